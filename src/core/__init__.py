@@ -1,0 +1,1 @@
+"""Compiled core of emilua: byte_span, the proactor and the codecs."""

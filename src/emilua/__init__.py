@@ -1,0 +1,1 @@
+"""emilua: an execution engine for IO-heavy Python programs."""
