@@ -1,1 +1,1497 @@
-# placeholder
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The proactor and the fiber scheduler: the engine's hot path.
+
+One Proactor per OS thread that runs an engine. A fiber is a greenlet whose
+parent is the hub: the greenlet that called ``Proactor.run``. A suspending
+call *parks* the current fiber (it records what it waits for and switches to
+the hub); only the hub switches back into a fiber, and only after the thing
+it waited for completed, was cancelled, or the fiber was interrupted.
+
+Two backends share every entry point:
+
+io_uring (liburing). An operation is an ``Op`` whose address is the SQE's
+user_data; the ring holds a reference to the Op until its CQE is reaped, so
+the buffer the kernel writes to outlives any fiber. Cancelling an op
+(IORING_OP_ASYNC_CANCEL) never completes it by itself: the op's own CQE
+arrives later with its real result or -ECANCELED, and that CQE decides what
+the parked fiber sees. ``close(2)`` does not cancel a pending recv on the
+same file (the file stays referenced by the request), so closing an IO
+object cancels its ops by fd and defers ``close(2)`` until they completed,
+which also keeps the fd number from being reused while the kernel may
+still deliver data for the old file.
+
+epoll (readiness). The op tries the syscall first; on EAGAIN the fiber waits
+for readiness of the fd, registered once, edge-triggered, and retries.
+Cancelling a wait unlinks it and resumes the fiber with -ECANCELED, so no
+byte is ever consumed by a cancelled op.
+
+Both: ``io_uring_enter``/``epoll_wait`` return -EINTR when a signal arrives;
+the hub then runs Python's signal handlers (PyErr_CheckSignals) so that
+SIGINT and friends work while the engine idles.
+"""
+
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.ref cimport Py_DECREF, Py_INCREF
+
+
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
+from posix.unistd cimport close as c_close, read as c_read, write as c_write
+
+from kernel cimport *
+from uring cimport *
+
+import errno as _errno
+import heapq
+import os
+import sys
+import threading
+import traceback
+from collections import deque
+
+from greenlet import getcurrent, greenlet
+
+
+cdef enum:
+    SQ_ENTRIES = 512          # submission queue depth; the CQ is twice that
+    REAP_BATCH = 128          # CQEs copied out per peek
+    EPOLL_BATCH = 256
+    WAKE_TAG = 1              # user_data of the eventfd read that wakes the hub
+    CANCEL_TAG = 2            # user_data of cancel requests (their CQEs are ignored)
+
+cdef enum:
+    FIBER_NEW = 0
+    FIBER_STARTED = 1
+    FIBER_DONE = 2
+
+
+class FiberInterrupted(BaseException):
+    """Raised at an interruption point of a fiber whose interruption was requested.
+
+    A BaseException so that ``except Exception`` does not swallow it (manual,
+    "Interruption API").
+    """
+
+
+class DeadlockError(RuntimeError):
+    """The main fiber waits on a primitive that nothing can signal any more."""
+
+
+cdef object _oserror(int err):
+    return OSError(err, os.strerror(err))
+
+
+cdef class Op:
+    """One kernel operation (or timer wait) and the fiber parked on it."""
+    cdef Fiber fiber
+    cdef Handle owner             # keeps the fd's handle alive while in flight
+    cdef int res
+    cdef bint pending             # submitted and not completed
+    cdef bint interrupted         # cancelled because its fiber was interrupted
+    cdef bint has_view
+    cdef Py_buffer view
+    cdef list waitlist            # epoll: the handle's list this op waits in
+    cdef double deadline          # timers
+    cdef Timer timer
+    cdef sockaddr_storage addr
+    cdef socklen_t addrlen
+    cdef msghdr msg
+    cdef iovec iov
+    cdef bytearray control
+
+    def __dealloc__(self):
+        if self.has_view:
+            PyBuffer_Release(&self.view)
+            self.has_view = False
+
+    cdef inline void release(self):
+        if self.has_view:
+            PyBuffer_Release(&self.view)
+            self.has_view = False
+
+
+cdef class Handle:
+    """An fd owned by the engine. Closing it cancels what is in flight first."""
+    cdef readonly int fd
+    cdef Proactor proactor
+    cdef readonly bint closed
+    cdef int npending             # io_uring ops in flight on this fd
+    cdef bint registered          # epoll: added to the interest list
+    cdef bint pollable            # epoll refused it (regular files): do blocking syscalls
+    cdef list rwait
+    cdef list wwait
+
+    def __cinit__(self, Proactor proactor, int fd):
+        self.proactor = proactor
+        self.fd = fd
+        self.pollable = True
+
+    def __dealloc__(self):
+        if not self.closed and self.fd >= 0:
+            if self.registered and self.proactor is not None and self.proactor.epfd >= 0:
+                epoll_ctl(self.proactor.epfd, EPOLL_CTL_DEL, self.fd, NULL)
+            c_close(self.fd)
+
+    @property
+    def busy(self):
+        """Whether an operation is in flight on this fd."""
+        return self.npending > 0 or bool(self.rwait) or bool(self.wwait)
+
+    def fileno(self):
+        if self.closed:
+            raise _oserror(EBADF)
+        return self.fd
+
+    def detach(self):
+        """Give up ownership of the fd and return it (for moving an IO object)."""
+        if self.closed:
+            raise _oserror(EBADF)
+        if self.busy:
+            raise _oserror(_errno.EBUSY)
+        if self.registered:
+            epoll_ctl(self.proactor.epfd, EPOLL_CTL_DEL, self.fd, NULL)
+            self.registered = False
+        fd = self.fd
+        self.fd = -1
+        self.closed = True
+        return fd
+
+    def cancel(self):
+        """Cancel every operation in flight on this fd; they fail with ECANCELED."""
+        if self.closed:
+            raise _oserror(EBADF)
+        self.proactor.cancel_handle(self)
+
+    def close(self):
+        """Close the fd once every operation in flight on it has completed.
+
+        Ops in flight are cancelled. The fd number is not released until the
+        kernel is done with it, so a new fd can never receive data meant for
+        this one.
+        """
+        if self.closed:
+            raise _oserror(EBADF)
+        self.closed = True
+        self.proactor.cancel_handle(self)
+        if self.npending == 0:
+            self.release_fd()
+
+    cdef void release_fd(self):
+        if self.registered:
+            epoll_ctl(self.proactor.epfd, EPOLL_CTL_DEL, self.fd, NULL)
+            self.registered = False
+        if self.fd >= 0:
+            c_close(self.fd)
+            self.fd = -1
+
+
+@cython.final
+cdef class Timer:
+    """A timer on the monotonic clock; any number of fibers may wait on it."""
+    cdef Proactor proactor
+    cdef public double deadline
+    cdef list waiting
+
+    def __cinit__(self, Proactor proactor):
+        self.proactor = proactor
+        self.deadline = 0.0
+        self.waiting = []
+
+    def wait(self):
+        """Park until the deadline. Raises OSError(ECANCELED) if cancelled."""
+        return self.proactor.wait_timer(self, self.deadline)
+
+    def cancel(self):
+        """Cancel every pending wait; returns how many were cancelled."""
+        cdef Op op
+        cdef int n = 0
+        waiting = self.waiting
+        self.waiting = []
+        for op in waiting:
+            if op.pending:
+                self.proactor.finish_timer(op, -ECANCELED)
+                n += 1
+        return n
+
+    @property
+    def pending(self):
+        return len(self.waiting)
+
+
+cdef class Fiber:
+    """A fiber handle (manual, "Fibers")."""
+    cdef readonly Proactor proactor
+    cdef object glet
+    cdef object func
+    cdef tuple args
+    cdef object value
+    cdef object error
+    cdef int state
+    cdef bint joined
+    cdef bint detached
+    cdef bint interrupted          # interruption requested
+    cdef bint caught               # ended by FiberInterrupted
+    cdef bint cancelled_wait       # a sync wait was withdrawn by interruption
+    cdef int no_interrupt          # disable_interruption() depth
+    cdef int no_suspend            # forbid_suspend() depth
+    cdef object waiter             # what it is parked on, when parked
+    cdef Fiber joiner
+    cdef object local_
+    cdef readonly bint is_main
+    cdef readonly unsigned long long serial
+    cdef public list scopes        # cleanup handler lists, innermost last
+    cdef object __weakref__
+
+    # Manual "Fibers": join() returns the values of the start function or
+    # re-raises its error, and the fiber counts as joined either way.
+    def join(self):
+        """Wait for the fiber to end; return its result or re-raise its error.
+
+        Interruption point. Raises OSError(EDEADLK) when joining oneself and
+        OSError(EINVAL) when the handle is not joinable.
+        """
+        cdef Proactor p = self.proactor
+        cdef Fiber cur = p.current
+        if cur is self:
+            raise _oserror(EDEADLK)
+        if self.joined or self.detached:
+            raise _oserror(EINVAL)
+        if self.state != FIBER_DONE:
+            if cur is None:
+                raise RuntimeError("join() outside of a fiber")
+            if self.joiner is not None:
+                raise _oserror(EINVAL)
+            self.joiner = cur
+            p.suspend(_JoinWait(self))
+        self.joined = True
+        if self.error is not None:
+            err = self.error
+            self.error = None
+            raise err
+        return self.value
+
+    def detach(self):
+        """Let the fiber run on its own; its error will be printed, not re-raised."""
+        if self.joined or self.detached:
+            raise _oserror(EINVAL)
+        self.detached = True
+        if self.state == FIBER_DONE and self.error is not None:
+            self.proactor.report_detached(self, self.error)
+            self.error = None
+
+    def interrupt(self):
+        """Request interruption (manual, "Interruption API").
+
+        Never an interruption point nor a suspension point. A no-op on a
+        detached, joined or finished fiber.
+        """
+        if self.detached or self.joined or self.state == FIBER_DONE:
+            return
+        self.interrupted = True
+        if self.waiter is not None and self.no_interrupt == 0:
+            self.proactor.withdraw(self)
+
+    @property
+    def joinable(self):
+        return not (self.joined or self.detached)
+
+    @property
+    def interruption_caught(self):
+        """Whether the fiber ended by interruption; readable after join() only."""
+        if not self.joined:
+            raise _oserror(EINVAL)
+        return self.caught
+
+    @property
+    def id(self):
+        return "%x:%d" % (id(self.proactor), self.serial)
+
+    def __repr__(self):
+        name = getattr(self.func, "__qualname__", repr(self.func))
+        state = ("new", "running", "done")[self.state]
+        return "<fiber %s %s %s>" % (self.id, name, state)
+
+    def __del__(self):
+        # Manual: a fiber handle collected without join()/detach() is detached,
+        # so an error it ended with is reported like a detached fiber's.
+        if self.state == FIBER_DONE and self.error is not None and not self.joined:
+            self.proactor.report_detached(self, self.error)
+            self.error = None
+
+    def _bootstrap(self):
+        cdef Proactor p = self.proactor
+        self.state = FIBER_STARTED
+        try:
+            self.value = self.func(*self.args)
+        except FiberInterrupted:
+            self.caught = True
+        except _Shutdown:
+            pass
+        except BaseException as e:
+            self.error = e
+        self.func = None
+        self.args = None
+        try:
+            if self.scopes:
+                p.run_root_cleanup(self)
+        except BaseException as e:
+            p.terminate(e, "a scope cleanup handler raised")
+        p.on_fiber_done(self)
+
+
+cdef class _JoinWait:
+    cdef Fiber target
+
+    def __cinit__(self, Fiber target):
+        self.target = target
+
+    def cancel(self, Fiber waiter):
+        if self.target.joiner is waiter:
+            self.target.joiner = None
+            return True
+        return False
+
+    def __repr__(self):
+        return "join(%r)" % (self.target,)
+
+
+cdef class _YieldWait:
+    def cancel(self, Fiber waiter):
+        return False
+
+    def __repr__(self):
+        return "yield"
+
+
+cdef _YieldWait YIELD_WAIT = _YieldWait()
+cdef object _tls = threading.local()
+cdef int _backend_probe = -1      # -1 unknown, 1 io_uring usable, 0 not
+
+
+cpdef Proactor current():
+    """The proactor of the engine running in this thread, or None."""
+    return getattr(_tls, "proactor", None)
+
+
+cdef inline double monotonic() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+def monotonic_time():
+    """CLOCK_MONOTONIC in seconds: the clock of timers."""
+    return monotonic()
+
+
+cdef class Proactor:
+    """One engine's event loop, scheduler and IO backend, bound to one thread."""
+    cdef readonly str backend
+    cdef bint uring
+    cdef io_uring ring
+    cdef bint ring_ready
+    cdef int epfd
+    cdef int wakefd
+    cdef uint64_t wakebuf
+    cdef bint wake_armed
+    cdef object ready              # deque of Fiber
+    cdef Fiber current
+    cdef object hub
+    cdef Py_ssize_t inflight       # ring ops and epoll waits in flight
+    cdef list timers               # heap of (deadline, seq, Op)
+    cdef unsigned long long seq
+    cdef Py_ssize_t ntimers
+    cdef unsigned long long nfibers
+    cdef set live                  # fibers not yet done
+    cdef public Py_ssize_t keepalive   # external reasons to keep running (actors)
+    cdef object posted             # callables posted from other threads
+    cdef object post_lock
+    cdef bint stopping
+    cdef bint closing
+    cdef object fatal              # exception that terminates the VM
+    cdef public object main_fiber
+    cdef public object vm          # owner VM object (actors); free for upper layers
+    cdef public object on_idle     # callable: more work may appear (actors)
+
+    def __cinit__(self, backend=None):
+        self.epfd = -1
+        self.wakefd = -1
+        self.ready = deque()
+        self.timers = []
+        self.live = set()
+        self.posted = []
+        self.post_lock = threading.Lock()
+        if backend is None:
+            backend = os.environ.get("EMILUA_BACKEND") or "io_uring"
+        if backend not in ("io_uring", "epoll"):
+            raise ValueError("unknown backend %r (expected 'io_uring' or 'epoll')" % (backend,))
+        self.wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
+        if self.wakefd < 0:
+            raise _oserror(errno)
+        if backend == "io_uring" and self.init_uring():
+            self.backend = "io_uring"
+            self.uring = True
+        else:
+            self.backend = "epoll"
+            self.uring = False
+            self.epfd = epoll_create1(EPOLL_CLOEXEC)
+            if self.epfd < 0:
+                raise _oserror(errno)
+            self.register_wakefd()
+
+    cdef bint init_uring(self) except -1:
+        global _backend_probe
+        cdef io_uring_params params
+        cdef int ret
+        if _backend_probe == 0:
+            return False
+        # SINGLE_ISSUER + DEFER_TASKRUN (6.1): completions are processed only
+        # when this thread enters the ring, which is the only thread that uses it.
+        memset(&params, 0, sizeof(params))
+        params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN
+        ret = io_uring_queue_init_params(SQ_ENTRIES, &self.ring, &params)
+        if ret < 0:
+            memset(&params, 0, sizeof(params))
+            ret = io_uring_queue_init_params(SQ_ENTRIES, &self.ring, &params)
+        if ret < 0:
+            # ENOSYS (no io_uring), EPERM (io_uring_disabled sysctl or seccomp).
+            _backend_probe = 0
+            return False
+        _backend_probe = 1
+        self.ring_ready = True
+        return True
+
+    def __dealloc__(self):
+        if self.ring_ready:
+            io_uring_queue_exit(&self.ring)
+            self.ring_ready = False
+        if self.epfd >= 0:
+            c_close(self.epfd)
+        if self.wakefd >= 0:
+            c_close(self.wakefd)
+
+    # ------------------------------------------------------------------ fibers
+
+    def spawn(self, func, *args):
+        """Create a fiber running func(*args); post semantics (it runs later)."""
+        return self.new_fiber(func, args, False)
+
+    cdef Fiber new_fiber(self, object func, tuple args, bint is_main):
+        cdef Fiber f = Fiber.__new__(Fiber)
+        if self.closing:
+            raise RuntimeError("the engine is shutting down")
+        f.proactor = self
+        f.func = func
+        f.args = args
+        f.is_main = is_main
+        self.nfibers += 1
+        f.serial = self.nfibers
+        f.glet = greenlet(f._bootstrap, self.hub)
+        self.live.add(f)
+        self.ready.append(f)
+        return f
+
+    @property
+    def current_fiber(self):
+        return self.current
+
+    cdef int check_park(self, Fiber f) except -1:
+        if f is None:
+            raise RuntimeError("suspending call outside of a fiber")
+        if f.no_suspend > 0:
+            raise RuntimeError("fiber suspension is forbidden here (this_fiber.forbid_suspend())")
+        if f.interrupted and f.no_interrupt == 0:
+            raise FiberInterrupted()
+        if self.closing:
+            raise RuntimeError("the engine is shutting down")
+        return 0
+
+    cdef inline Fiber enter(self):
+        """The current fiber, after the checks every interruption point makes."""
+        cdef Fiber f = self.current
+        self.check_park(f)
+        return f
+
+    cdef int switch_to_hub(self, Fiber f) except -1:
+        if getcurrent() is not f.glet:
+            raise RuntimeError("a suspending call was made from a greenlet that is not "
+                               "the fiber's own (see docs/fibers.md)")
+        self.hub.switch()
+        return 0
+
+    def suspend(self, waiter):
+        """Park the current fiber on a user-level primitive.
+
+        ``waiter.cancel(fiber)`` is called on interruption; it returns True if
+        it withdrew the fiber (which then raises FiberInterrupted) and False
+        if the fiber was already woken. The primitive wakes the fiber with
+        ``wake(fiber)``. Interruption point.
+        """
+        cdef Fiber f = self.enter()
+        f.waiter = waiter
+        f.cancelled_wait = False
+        try:
+            self.switch_to_hub(f)
+        finally:
+            f.waiter = None
+        if f.cancelled_wait:
+            f.cancelled_wait = False
+            raise FiberInterrupted()
+
+    def wake(self, Fiber f):
+        """Make a fiber parked with suspend() ready to run."""
+        self.ready.append(f)
+
+    def yield_(self):
+        """Let the other ready fibers run first. Interruption point."""
+        cdef Fiber f = self.enter()
+        self.ready.append(f)
+        f.waiter = YIELD_WAIT
+        try:
+            self.switch_to_hub(f)
+        finally:
+            f.waiter = None
+
+    cdef void withdraw(self, Fiber f):
+        """Cancel what an interrupted fiber is parked on."""
+        w = f.waiter
+        cdef Op op
+        if isinstance(w, Op):
+            op = <Op>w
+            if op.pending and not op.interrupted:
+                op.interrupted = True
+                self.cancel_op(op)
+        elif w is not None:
+            if w.cancel(f):
+                f.cancelled_wait = True
+                self.ready.append(f)
+
+    def interruption_enabled(self):
+        cdef Fiber f = self.current
+        return f is not None and f.no_interrupt == 0
+
+    # ------------------------------------------------------ this_fiber surface
+
+    def disable_interruption(self):
+        cdef Fiber f = self.current_or_raise()
+        f.no_interrupt += 1
+
+    def restore_interruption(self):
+        cdef Fiber f = self.current_or_raise()
+        if f.no_interrupt == 0:
+            raise RuntimeError("restore_interruption() without a matching disable_interruption()")
+        f.no_interrupt -= 1
+
+    def forbid_suspend(self):
+        cdef Fiber f = self.current_or_raise()
+        f.no_suspend += 1
+
+    def allow_suspend(self):
+        cdef Fiber f = self.current_or_raise()
+        if f.no_suspend == 0:
+            raise RuntimeError("allow_suspend() without a matching forbid_suspend()")
+        f.no_suspend -= 1
+
+    def fiber_local(self):
+        cdef Fiber f = self.current_or_raise()
+        if f.local_ is None:
+            f.local_ = {}
+        return f.local_
+
+    cdef Fiber current_or_raise(self):
+        if self.current is None:
+            raise RuntimeError("not inside a fiber")
+        return self.current
+
+    # ------------------------------------------------------------ completion
+
+    cdef void on_fiber_done(self, Fiber f):
+        f.state = FIBER_DONE
+        f.glet = None
+        self.live.discard(f)
+        if f.joiner is not None:
+            self.ready.append(f.joiner)
+            f.joiner = None
+        if f.error is not None:
+            if f.is_main:
+                # Manual "Dead fibers": an error escaping the main fiber ends the VM.
+                self.stopping = True
+            elif f.detached:
+                self.report_detached(f, f.error)
+                f.error = None
+
+    def report_detached(self, Fiber f, exc):
+        if isinstance(exc, FiberInterrupted):
+            return
+        if isinstance(exc, SystemExit):
+            return
+        try:
+            sys.stderr.write("Exception in detached fiber %s:\n" % (f.id,))
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+            sys.stderr.flush()
+        except Exception:
+            pass
+
+    def run_root_cleanup(self, Fiber f):
+        from emilua._fiber import run_cleanup_handlers
+        while f.scopes:
+            handlers = f.scopes.pop()
+            run_cleanup_handlers(handlers)
+
+    def terminate(self, exc, reason):
+        """End the VM: no fiber runs any more; run() raises exc."""
+        if self.fatal is None:
+            self.fatal = exc
+            try:
+                sys.stderr.write("emilua: VM terminated: %s: %r\n" % (reason, exc))
+            except Exception:
+                pass
+        self.stopping = True
+        f = self.current
+        if f is not None and getcurrent() is not self.hub:
+            self.hub.switch()
+
+    def stop(self):
+        """Stop the loop as soon as the current fiber suspends."""
+        self.stopping = True
+
+    # ----------------------------------------------------------------- loop
+
+    def run(self, main, *args):
+        """Run main(*args) as the main fiber until the VM has nothing left to do.
+
+        Returns main's result or re-raises its error.
+        """
+        if current() is not None:
+            raise RuntimeError("an engine already runs in this thread")
+        self.hub = getcurrent()
+        _tls.proactor = self
+        cdef Fiber mf
+        try:
+            mf = self.new_fiber(main, args, True)
+            self.main_fiber = mf
+            self.loop()
+        finally:
+            try:
+                self.shutdown()
+            finally:
+                _tls.proactor = None
+        if self.fatal is not None:
+            raise self.fatal
+        if mf.state != FIBER_DONE:
+            raise DeadlockError("the main fiber can never be resumed")
+        mf.joined = True
+        if mf.error is not None:
+            err = mf.error
+            mf.error = None
+            raise err
+        return mf.value
+
+    cdef int loop(self) except -1:
+        cdef Fiber f
+        cdef bint block
+        while True:
+            while self.ready and not self.stopping:
+                f = self.ready.popleft()
+                if f.state == FIBER_DONE:
+                    continue
+                self.current = f
+                try:
+                    f.glet.switch()
+                finally:
+                    self.current = None
+            if self.stopping:
+                return 0
+            if self.posted:
+                self.run_posted()
+                continue
+            if not self.ready and self.inflight == 0 and self.ntimers == 0:
+                if self.keepalive > 0:
+                    pass
+                elif self.on_idle is not None and self.on_idle():
+                    continue
+                else:
+                    if self.live:
+                        self.report_deadlock()
+                    return 0
+            block = not self.ready
+            if self.uring:
+                self.poll_uring(block)
+            else:
+                self.poll_epoll(block)
+            self.expire_timers()
+
+    cdef void report_deadlock(self):
+        for f in sorted(self.live, key=lambda f: (<Fiber>f).serial):
+            w = (<Fiber>f).waiter
+            try:
+                sys.stderr.write("emilua: possible deadlock: fiber %s waits on %r\n" % (
+                    (<Fiber>f).id, w))
+            except Exception:
+                pass
+
+    cdef double next_timeout(self):
+        """Seconds until the nearest timer (-1: none)."""
+        cdef Op op
+        while self.timers:
+            op = <Op>self.timers[0][2]
+            if not op.pending:
+                heapq.heappop(self.timers)
+                continue
+            return max(0.0, op.deadline - monotonic())
+        return -1.0
+
+    cdef void expire_timers(self):
+        cdef Op op
+        cdef double now
+        if self.ntimers == 0:
+            return
+        now = monotonic()
+        while self.timers:
+            op = <Op>self.timers[0][2]
+            if not op.pending:
+                heapq.heappop(self.timers)
+                continue
+            if op.deadline > now:
+                break
+            heapq.heappop(self.timers)
+            self.finish_timer(op, 0)
+
+    cdef void finish_timer(self, Op op, int res):
+        op.pending = False
+        op.res = res
+        self.ntimers -= 1
+        if op.timer is not None:
+            try:
+                op.timer.waiting.remove(op)
+            except ValueError:
+                pass
+        if op.fiber is not None:
+            self.ready.append(op.fiber)
+
+    # ---------------------------------------------------------- io_uring side
+
+    cdef io_uring_sqe *get_sqe(self) except NULL:
+        cdef io_uring_sqe *sqe = io_uring_get_sqe(&self.ring)
+        if sqe == NULL:
+            io_uring_submit(&self.ring)
+            sqe = io_uring_get_sqe(&self.ring)
+            if sqe == NULL:
+                raise _oserror(_errno.EBUSY)
+        return sqe
+
+    cdef void arm_wake(self):
+        cdef io_uring_sqe *sqe
+        if self.wake_armed or not self.uring:
+            return
+        sqe = io_uring_get_sqe(&self.ring)
+        if sqe == NULL:
+            return
+        io_uring_prep_read(sqe, self.wakefd, &self.wakebuf, 8, <uint64_t>-1)
+        io_uring_sqe_set_data64(sqe, WAKE_TAG)
+        self.wake_armed = True
+
+    cdef int poll_uring(self, bint block) except -1:
+        cdef __kernel_timespec ts
+        cdef __kernel_timespec *tsp = NULL
+        cdef io_uring_cqe *cqe = NULL
+        cdef int ret
+        cdef double timeout
+        self.arm_wake()
+        if block:
+            timeout = self.next_timeout()
+            if timeout >= 0:
+                ts.tv_sec = <int64_t>timeout
+                ts.tv_nsec = <long long>((timeout - ts.tv_sec) * 1e9)
+                tsp = &ts
+            with nogil:
+                ret = io_uring_submit_and_wait_timeout(&self.ring, &cqe, 1, tsp, NULL)
+        else:
+            ret = io_uring_submit_and_get_events(&self.ring)
+        if ret < 0 and ret != -ETIME and ret != -EINTR and ret != -EAGAIN and ret != -EBUSY:
+            raise _oserror(-ret)
+        self.reap_uring()
+        if ret == -EINTR:
+            PyErr_CheckSignals()
+        return 0
+
+    cdef int reap_uring(self) except -1:
+        cdef io_uring_cqe *cqes[REAP_BATCH]
+        cdef uint64_t datas[REAP_BATCH]
+        cdef int results[REAP_BATCH]
+        cdef unsigned n, i
+        cdef Op op
+        cdef Handle h
+        while True:
+            n = io_uring_peek_batch_cqe(&self.ring, cqes, REAP_BATCH)
+            if n == 0:
+                return 0
+            # Copy the batch out and advance the CQ before any fiber runs:
+            # resumed fibers submit new ops while the hub iterates.
+            for i in range(n):
+                datas[i] = cqes[i].user_data
+                results[i] = cqes[i].res
+            io_uring_cq_advance(&self.ring, n)
+            for i in range(n):
+                if datas[i] == WAKE_TAG:
+                    self.wake_armed = False
+                    continue
+                if datas[i] == CANCEL_TAG or datas[i] == 0:
+                    continue
+                op = <Op><void *>datas[i]
+                op.res = results[i]
+                op.pending = False
+                self.inflight -= 1
+                h = op.owner
+                if h is not None:
+                    h.npending -= 1
+                    if h.closed and h.npending == 0:
+                        h.release_fd()
+                op.release()
+                if op.fiber is not None:
+                    self.ready.append(op.fiber)
+                Py_DECREF(op)           # the ring's reference, taken at submit
+
+    cdef inline void submitted(self, Op op, Handle h):
+        Py_INCREF(op)                  # the ring's reference; reap_uring drops it
+        op.pending = True
+        op.owner = h
+        self.inflight += 1
+        if h is not None:
+            h.npending += 1
+
+    cdef void cancel_op(self, Op op):
+        cdef io_uring_sqe *sqe
+        if self.uring:
+            if op.deadline != 0.0 or op.timer is not None:
+                self.finish_timer(op, -ECANCELED)
+                return
+            sqe = io_uring_get_sqe(&self.ring)
+            if sqe == NULL:
+                io_uring_submit(&self.ring)
+                sqe = io_uring_get_sqe(&self.ring)
+                if sqe == NULL:
+                    return
+            # io_uring_prep_cancel(3): -ENOENT means the op already completed;
+            # its own CQE decides what the fiber sees.
+            io_uring_prep_cancel64(sqe, <uint64_t><void *>op, 0)
+            io_uring_sqe_set_data64(sqe, CANCEL_TAG)
+        else:
+            if op.deadline != 0.0 or op.timer is not None:
+                self.finish_timer(op, -ECANCELED)
+                return
+            self.cancel_wait(op, -ECANCELED)
+
+    cdef void cancel_handle(self, Handle h):
+        cdef io_uring_sqe *sqe
+        cdef Op op
+        if self.uring:
+            if h.npending == 0:
+                return
+            sqe = io_uring_get_sqe(&self.ring)
+            if sqe == NULL:
+                io_uring_submit(&self.ring)
+                sqe = io_uring_get_sqe(&self.ring)
+                if sqe == NULL:
+                    return
+            io_uring_prep_cancel_fd(sqe, h.fd, IORING_ASYNC_CANCEL_ALL)
+            io_uring_sqe_set_data64(sqe, CANCEL_TAG)
+        else:
+            for lst in (h.rwait, h.wwait):
+                if lst:
+                    for op in list(lst):
+                        self.cancel_wait(op, -ECANCELED)
+
+    # ------------------------------------------------------------- epoll side
+
+    cdef int register_wakefd(self) except -1:
+        cdef epoll_event ev
+        ev.events = EPOLLIN
+        ev.data.ptr = NULL
+        if epoll_ctl(self.epfd, EPOLL_CTL_ADD, self.wakefd, &ev) < 0:
+            raise _oserror(errno)
+        return 0
+
+    cdef int ensure_registered(self, Handle h) except -1:
+        cdef epoll_event ev
+        if h.registered:
+            return 0
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET
+        ev.data.ptr = <void *>h
+        if epoll_ctl(self.epfd, EPOLL_CTL_ADD, h.fd, &ev) < 0:
+            if errno == EPERM:
+                # Regular files and directories are always "ready" (epoll_ctl(2)).
+                h.pollable = False
+                return 0
+            raise _oserror(errno)
+        h.registered = True
+        return 0
+
+    cdef int wait_ready(self, Fiber f, Handle h, bint write) except -1:
+        """epoll: park f until h is readable/writable. Raises on cancellation."""
+        cdef Op op = Op.__new__(Op)
+        self.ensure_registered(h)
+        if not h.pollable:
+            return 0
+        op.fiber = f
+        op.owner = h
+        op.pending = True
+        if write:
+            if h.wwait is None:
+                h.wwait = []
+            op.waitlist = h.wwait
+        else:
+            if h.rwait is None:
+                h.rwait = []
+            op.waitlist = h.rwait
+        op.waitlist.append(op)
+        self.inflight += 1
+        f.waiter = op
+        try:
+            self.switch_to_hub(f)
+        finally:
+            f.waiter = None
+            if op.pending:
+                self.unlink_wait(op)
+        if op.res < 0:
+            if op.interrupted:
+                raise FiberInterrupted()
+            raise _oserror(-op.res)
+        return 0
+
+    cdef void unlink_wait(self, Op op):
+        op.pending = False
+        self.inflight -= 1
+        if op.waitlist is not None:
+            try:
+                op.waitlist.remove(op)
+            except ValueError:
+                pass
+            op.waitlist = None
+
+    cdef void cancel_wait(self, Op op, int res):
+        if not op.pending:
+            return
+        self.unlink_wait(op)
+        op.res = res
+        if op.fiber is not None:
+            self.ready.append(op.fiber)
+
+    cdef int poll_epoll(self, bint block) except -1:
+        cdef epoll_event events[EPOLL_BATCH]
+        cdef int n, i, timeout_ms
+        cdef double timeout
+        cdef Handle h
+        cdef Op op
+        cdef uint32_t ev
+        cdef list lst
+        if block:
+            timeout = self.next_timeout()
+            if timeout < 0:
+                timeout_ms = -1
+            else:
+                timeout_ms = <int>(timeout * 1000.0 + 0.999)
+            with nogil:
+                n = epoll_wait(self.epfd, events, EPOLL_BATCH, timeout_ms)
+        else:
+            n = epoll_wait(self.epfd, events, EPOLL_BATCH, 0)
+        if n < 0:
+            if errno == EINTR:
+                PyErr_CheckSignals()
+                return 0
+            raise _oserror(errno)
+        for i in range(n):
+            if events[i].data.ptr == NULL:
+                self.drain_wakefd()
+                continue
+            h = <Handle>events[i].data.ptr
+            ev = events[i].events
+            if ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP | EPOLLPRI):
+                if h.rwait:
+                    lst = h.rwait
+                    h.rwait = []
+                    for op in lst:
+                        op.waitlist = None
+                        self.cancel_wait(op, 0)
+            if ev & (EPOLLOUT | EPOLLERR | EPOLLHUP):
+                if h.wwait:
+                    lst = h.wwait
+                    h.wwait = []
+                    for op in lst:
+                        op.waitlist = None
+                        self.cancel_wait(op, 0)
+        return 0
+
+    cdef void drain_wakefd(self):
+        cdef uint64_t v
+        c_read(self.wakefd, &v, 8)
+
+    # --------------------------------------------------- cross-thread posting
+
+    def post(self, func):
+        """Run func() in this engine's thread (thread-safe; wakes the hub)."""
+        cdef uint64_t one = 1
+        with self.post_lock:
+            self.posted.append(func)
+        c_write(self.wakefd, &one, 8)
+
+    cdef void run_posted(self):
+        with self.post_lock:
+            items = self.posted
+            self.posted = []
+        for func in items:
+            try:
+                func()
+            except BaseException as e:
+                self.terminate(e, "a posted callback raised")
+
+    # -------------------------------------------------------------- shutdown
+
+    cdef void shutdown(self):
+        """Stop every fiber, cancel every op and wait for the kernel to let go."""
+        cdef Fiber f
+        cdef int rounds = 0
+        self.closing = True
+        self.stopping = True
+        for f in sorted(self.live, key=lambda f: (<Fiber>f).serial):
+            g = f.glet
+            if g is not None and g:
+                try:
+                    self.current = f
+                    g.throw(_Shutdown)
+                except BaseException:
+                    pass
+                finally:
+                    self.current = None
+            elif g is not None:
+                f.glet = None
+        self.live.clear()
+        self.ready.clear()
+        if self.uring and self.ring_ready:
+            self.cancel_everything()
+            while self.inflight > 0 and rounds < 1000:
+                self.poll_uring_shutdown()
+                rounds += 1
+        self.timers = []
+        self.ntimers = 0
+
+    cdef void cancel_everything(self):
+        cdef io_uring_sqe *sqe = io_uring_get_sqe(&self.ring)
+        if sqe == NULL:
+            io_uring_submit(&self.ring)
+            sqe = io_uring_get_sqe(&self.ring)
+        if sqe != NULL:
+            io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ALL | (1 << 2))
+            io_uring_sqe_set_data64(sqe, CANCEL_TAG)
+        io_uring_submit(&self.ring)
+
+    cdef void poll_uring_shutdown(self):
+        cdef __kernel_timespec ts
+        cdef io_uring_cqe *cqe = NULL
+        ts.tv_sec = 0
+        ts.tv_nsec = 10000000
+        with nogil:
+            io_uring_submit_and_wait_timeout(&self.ring, &cqe, 1, &ts, NULL)
+        self.reap_uring()
+
+    # ---------------------------------------------------------------- timers
+
+    def sleep(self, double seconds):
+        """Park the current fiber for at least *seconds*. Interruption point."""
+        cdef Fiber f = self.enter()
+        return self.park_timer(f, monotonic() + (seconds if seconds > 0 else 0.0), None)
+
+    def wait_timer(self, Timer t, double deadline):
+        cdef Fiber f = self.enter()
+        return self.park_timer(f, deadline, t)
+
+    cdef object park_timer(self, Fiber f, double deadline, Timer t):
+        cdef Op op = Op.__new__(Op)
+        op.fiber = f
+        op.deadline = deadline if deadline > 0 else 1e-9
+        op.timer = t
+        op.pending = True
+        self.seq += 1
+        heapq.heappush(self.timers, (op.deadline, self.seq, op))
+        self.ntimers += 1
+        if t is not None:
+            t.waiting.append(op)
+        f.waiter = op
+        try:
+            self.switch_to_hub(f)
+        finally:
+            f.waiter = None
+            if op.pending:
+                self.finish_timer(op, -ECANCELED)
+                op.fiber = None
+        if op.res < 0:
+            if op.interrupted:
+                raise FiberInterrupted()
+            raise _oserror(-op.res)
+        return None
+
+    def new_timer(self):
+        return Timer(self)
+
+    # ------------------------------------------------------------ socket ops
+
+    def handle(self, int fd):
+        """Wrap an fd the engine now owns (it must be O_NONBLOCK and O_CLOEXEC)."""
+        return Handle(self, fd)
+
+    cdef inline int get_view(self, Op op, object buf, bint writable) except -1:
+        PyObject_GetBuffer(buf, &op.view, PyBUF_WRITABLE if writable else PyBUF_SIMPLE)
+        op.has_view = True
+        return 0
+
+    cdef inline int finish(self, Op op) except -1:
+        if op.res >= 0:
+            return op.res
+        if op.interrupted and (op.res == -ECANCELED or op.res == -EINTR):
+            raise FiberInterrupted()
+        raise _oserror(-op.res)
+
+    cdef int park_op(self, Fiber f, Op op) except -1:
+        op.fiber = f
+        f.waiter = op
+        try:
+            self.switch_to_hub(f)
+        finally:
+            f.waiter = None
+            op.fiber = None
+        return self.finish(op)
+
+    cpdef int recv(self, Handle h, object buf, int flags=0) except -1:
+        """Receive into buf; returns the count (0: end of stream). Interruption point."""
+        cdef Fiber f = self.enter()
+        cdef Op op
+        cdef io_uring_sqe *sqe
+        cdef Py_buffer view
+        cdef ssize_t n
+        if h.closed:
+            raise _oserror(EBADF)
+        if self.uring:
+            op = Op.__new__(Op)
+            self.get_view(op, buf, True)
+            sqe = self.get_sqe()
+            io_uring_prep_recv(sqe, h.fd, op.view.buf, op.view.len, flags)
+            io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
+            self.submitted(op, h)
+            return self.park_op(f, op)
+        PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE)
+        try:
+            while True:
+                n = recv(h.fd, view.buf, view.len, flags | MSG_DONTWAIT)
+                if n >= 0:
+                    return n
+                if errno != EAGAIN:
+                    raise _oserror(errno)
+                self.wait_ready(f, h, False)
+                if h.closed:
+                    raise _oserror(ECANCELED)
+        finally:
+            PyBuffer_Release(&view)
+
+    cpdef int send(self, Handle h, object buf, int flags=0) except -1:
+        """Send from buf; returns the count written. Interruption point.
+
+        Sends directly first and parks only when the socket buffer is full:
+        parking on a send that could complete at once doubles the switches.
+        """
+        cdef Fiber f = self.enter()
+        cdef Op op
+        cdef io_uring_sqe *sqe
+        cdef Py_buffer view
+        cdef ssize_t n
+        if h.closed:
+            raise _oserror(EBADF)
+        PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
+        try:
+            while True:
+                n = send(h.fd, view.buf, view.len, flags | MSG_DONTWAIT | MSG_NOSIGNAL)
+                if n >= 0:
+                    return n
+                if errno != EAGAIN:
+                    raise _oserror(errno)
+                if self.uring:
+                    break
+                self.wait_ready(f, h, True)
+                if h.closed:
+                    raise _oserror(ECANCELED)
+        finally:
+            PyBuffer_Release(&view)
+        op = Op.__new__(Op)
+        self.get_view(op, buf, False)
+        sqe = self.get_sqe()
+        io_uring_prep_send(sqe, h.fd, op.view.buf, op.view.len, flags | MSG_NOSIGNAL)
+        io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
+        self.submitted(op, h)
+        return self.park_op(f, op)
+
+    cpdef int read(self, Handle h, object buf, long long offset=-1) except -1:
+        """read(2)/pread(2) into buf (pipes, ttys, files). Interruption point."""
+        cdef Fiber f = self.enter()
+        cdef Op op
+        cdef io_uring_sqe *sqe
+        cdef Py_buffer view
+        cdef ssize_t n
+        if h.closed:
+            raise _oserror(EBADF)
+        if self.uring:
+            op = Op.__new__(Op)
+            self.get_view(op, buf, True)
+            sqe = self.get_sqe()
+            io_uring_prep_read(sqe, h.fd, op.view.buf, op.view.len, <uint64_t>offset)
+            io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
+            self.submitted(op, h)
+            return self.park_op(f, op)
+        PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE)
+        try:
+            while True:
+                if offset >= 0:
+                    n = os.preadv(h.fd, [memoryview(buf)[:view.len]], offset)
+                    return n
+                self.ensure_registered(h)
+                if h.registered:
+                    n = c_read(h.fd, view.buf, view.len)
+                    if n >= 0:
+                        return n
+                    if errno != EAGAIN:
+                        raise _oserror(errno)
+                    self.wait_ready(f, h, False)
+                    if h.closed:
+                        raise _oserror(ECANCELED)
+                else:
+                    n = c_read(h.fd, view.buf, view.len)
+                    if n < 0:
+                        raise _oserror(errno)
+                    return n
+        finally:
+            PyBuffer_Release(&view)
+
+    cpdef int write(self, Handle h, object buf, long long offset=-1) except -1:
+        """write(2)/pwrite(2) from buf. Interruption point."""
+        cdef Fiber f = self.enter()
+        cdef Op op
+        cdef io_uring_sqe *sqe
+        cdef Py_buffer view
+        cdef ssize_t n
+        if h.closed:
+            raise _oserror(EBADF)
+        if self.uring:
+            op = Op.__new__(Op)
+            self.get_view(op, buf, False)
+            sqe = self.get_sqe()
+            io_uring_prep_write(sqe, h.fd, op.view.buf, op.view.len, <uint64_t>offset)
+            io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
+            self.submitted(op, h)
+            return self.park_op(f, op)
+        PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
+        try:
+            while True:
+                if offset >= 0:
+                    return os.pwrite(h.fd, memoryview(buf)[:view.len], offset)
+                self.ensure_registered(h)
+                n = c_write(h.fd, view.buf, view.len)
+                if n >= 0:
+                    return n
+                if errno != EAGAIN or not h.registered:
+                    raise _oserror(errno)
+                self.wait_ready(f, h, True)
+                if h.closed:
+                    raise _oserror(ECANCELED)
+        finally:
+            PyBuffer_Release(&view)
+
+    cpdef int accept(self, Handle h) except -1:
+        """accept4(2) a connection; returns the new fd (O_NONBLOCK, O_CLOEXEC)."""
+        cdef Fiber f = self.enter()
+        cdef Op op
+        cdef io_uring_sqe *sqe
+        cdef int fd
+        if h.closed:
+            raise _oserror(EBADF)
+        if self.uring:
+            op = Op.__new__(Op)
+            sqe = self.get_sqe()
+            io_uring_prep_accept(sqe, h.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)
+            io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
+            self.submitted(op, h)
+            return self.park_op(f, op)
+        while True:
+            fd = accept4(h.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)
+            if fd >= 0:
+                return fd
+            if errno != EAGAIN:
+                raise _oserror(errno)
+            self.wait_ready(f, h, False)
+            if h.closed:
+                raise _oserror(ECANCELED)
+
+    cpdef int connect(self, Handle h, bytes sockaddr_bytes) except -1:
+        """connect(2) to a raw sockaddr. Interruption point."""
+        cdef Fiber f = self.enter()
+        cdef Op op = Op.__new__(Op)
+        cdef io_uring_sqe *sqe
+        cdef int err = 0
+        cdef socklen_t errlen = sizeof(int)
+        cdef Py_ssize_t alen = len(sockaddr_bytes)
+        if h.closed:
+            raise _oserror(EBADF)
+        if alen > <Py_ssize_t>sizeof(sockaddr_storage) or alen < 2:
+            raise _oserror(EINVAL)
+        memcpy(&op.addr, <char *>sockaddr_bytes, alen)
+        op.addrlen = <socklen_t>alen
+        if self.uring:
+            sqe = self.get_sqe()
+            io_uring_prep_connect(sqe, h.fd, <sockaddr *>&op.addr, op.addrlen)
+            io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
+            self.submitted(op, h)
+            return self.park_op(f, op)
+        if connect(h.fd, <sockaddr *>&op.addr, op.addrlen) == 0:
+            return 0
+        if errno != EINPROGRESS:
+            raise _oserror(errno)
+        try:
+            self.wait_ready(f, h, True)
+        except FiberInterrupted:
+            raise
+        if h.closed:
+            raise _oserror(ECANCELED)
+        if getsockopt(h.fd, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0:
+            raise _oserror(errno)
+        if err != 0:
+            raise _oserror(err)
+        return 0
+
+    cpdef int poll(self, Handle h, bint write=False) except -1:
+        """Wait until h is readable (or writable). Interruption point."""
+        cdef Fiber f = self.enter()
+        cdef Op op
+        cdef io_uring_sqe *sqe
+        if h.closed:
+            raise _oserror(EBADF)
+        if self.uring:
+            op = Op.__new__(Op)
+            sqe = self.get_sqe()
+            io_uring_prep_poll_add(sqe, h.fd, POLLOUT if write else POLLIN)
+            io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
+            self.submitted(op, h)
+            return self.park_op(f, op)
+        self.wait_ready(f, h, write)
+        if h.closed:
+            raise _oserror(ECANCELED)
+        return 0
+
+    cpdef object recvmsg(self, Handle h, object buf, Py_ssize_t ancbufsize, int flags=0):
+        """recvmsg(2): returns (nbytes, ancillary bytes, msg_flags). Interruption point.
+
+        Received fds get MSG_CMSG_CLOEXEC.
+        """
+        cdef Fiber f = self.enter()
+        cdef Op op = Op.__new__(Op)
+        cdef io_uring_sqe *sqe
+        cdef ssize_t n
+        cdef int res
+        if h.closed:
+            raise _oserror(EBADF)
+        self.get_view(op, buf, True)
+        op.control = bytearray(ancbufsize)
+        op.iov.iov_base = op.view.buf
+        op.iov.iov_len = op.view.len
+        memset(&op.msg, 0, sizeof(msghdr))
+        op.msg.msg_iov = &op.iov
+        op.msg.msg_iovlen = 1
+        if ancbufsize > 0:
+            op.msg.msg_control = <char *>op.control
+            op.msg.msg_controllen = ancbufsize
+        flags |= MSG_CMSG_CLOEXEC
+        if self.uring:
+            sqe = self.get_sqe()
+            io_uring_prep_recvmsg(sqe, h.fd, &op.msg, flags)
+            io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
+            self.submitted(op, h)
+            res = self.park_op(f, op)
+        else:
+            try:
+                while True:
+                    n = recvmsg(h.fd, &op.msg, flags | MSG_DONTWAIT)
+                    if n >= 0:
+                        res = n
+                        break
+                    if errno != EAGAIN:
+                        raise _oserror(errno)
+                    self.wait_ready(f, h, False)
+                    if h.closed:
+                        raise _oserror(ECANCELED)
+            finally:
+                op.release()
+        return (res, bytes(op.control[:op.msg.msg_controllen]) if ancbufsize > 0 else b"",
+                op.msg.msg_flags)
+
+    cpdef int sendmsg(self, Handle h, object buf, bytes control, int flags=0) except -1:
+        """sendmsg(2) with ancillary data (e.g. SCM_RIGHTS). Interruption point."""
+        cdef Fiber f = self.enter()
+        cdef Op op = Op.__new__(Op)
+        cdef io_uring_sqe *sqe
+        cdef ssize_t n
+        if h.closed:
+            raise _oserror(EBADF)
+        self.get_view(op, buf, False)
+        op.control = bytearray(control)
+        op.iov.iov_base = op.view.buf
+        op.iov.iov_len = op.view.len
+        memset(&op.msg, 0, sizeof(msghdr))
+        op.msg.msg_iov = &op.iov
+        op.msg.msg_iovlen = 1
+        if len(control) > 0:
+            op.msg.msg_control = <char *>op.control
+            op.msg.msg_controllen = len(control)
+        try:
+            n = sendmsg(h.fd, &op.msg, flags | MSG_DONTWAIT | MSG_NOSIGNAL)
+            if n >= 0:
+                return n
+            if errno != EAGAIN:
+                raise _oserror(errno)
+            if not self.uring:
+                while True:
+                    self.wait_ready(f, h, True)
+                    if h.closed:
+                        raise _oserror(ECANCELED)
+                    n = sendmsg(h.fd, &op.msg, flags | MSG_DONTWAIT | MSG_NOSIGNAL)
+                    if n >= 0:
+                        return n
+                    if errno != EAGAIN:
+                        raise _oserror(errno)
+        finally:
+            if not self.uring:
+                op.release()
+        sqe = self.get_sqe()
+        io_uring_prep_sendmsg(sqe, h.fd, &op.msg, flags | MSG_NOSIGNAL)
+        io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
+        self.submitted(op, h)
+        return self.park_op(f, op)
+
+    # ------------------------------------------------------------ debugging
+
+    def stats(self):
+        """Counters for tests: ops in flight, timers, live fibers."""
+        return {"inflight": self.inflight, "timers": self.ntimers, "fibers": len(self.live),
+                "ready": len(self.ready), "backend": self.backend}
+
+
+def raw_connect(int fd, bytes sockaddr_bytes):
+    """connect(2) without waiting (e.g. AF_UNSPEC to dissolve an association)."""
+    cdef sockaddr_storage ss
+    cdef Py_ssize_t alen = len(sockaddr_bytes)
+    if alen > <Py_ssize_t>sizeof(sockaddr_storage) or alen < 2:
+        raise _oserror(EINVAL)
+    memcpy(&ss, <char *>sockaddr_bytes, alen)
+    if connect(fd, <sockaddr *>&ss, <socklen_t>alen) < 0:
+        raise _oserror(errno)
+
+
+class _Shutdown(BaseException):
+    """Thrown into fibers still parked when their VM ends."""

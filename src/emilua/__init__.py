@@ -1,1 +1,29 @@
-"""emilua: an execution engine for IO-heavy Python programs."""
+"""emilua: an execution engine for IO-heavy Python programs.
+
+Blocking-looking code runs in fibers; a suspending call parks only the calling
+fiber while the proactor (io_uring, or epoll) drives the kernel.
+"""
+
+from emilua._core.proactor import DeadlockError, FiberInterrupted
+from emilua._fiber import (
+    run,
+    scope,
+    scope_cleanup_pop,
+    scope_cleanup_push,
+    spawn,
+    this_fiber,
+)
+
+__version__ = "0.4.0"
+
+__all__ = [
+    "DeadlockError",
+    "FiberInterrupted",
+    "__version__",
+    "run",
+    "scope",
+    "scope_cleanup_pop",
+    "scope_cleanup_push",
+    "spawn",
+    "this_fiber",
+]

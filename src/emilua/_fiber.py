@@ -1,0 +1,178 @@
+"""Fibers: spawn, this_fiber, scopes (manual: "Fibers", "Interruption API").
+
+The scheduler itself is in the core (``emilua._core.proactor``); this module is
+the Python surface over it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from emilua._core import proactor as _core
+from emilua._core.proactor import FiberInterrupted
+
+__all__ = [
+    "FiberInterrupted",
+    "run",
+    "scope",
+    "scope_cleanup_pop",
+    "scope_cleanup_push",
+    "spawn",
+    "this_fiber",
+]
+
+
+def run(main: Callable[..., Any], *args: Any, backend: str | None = None) -> Any:
+    """Run ``main(*args)`` as the main fiber of a new engine in this thread.
+
+    Returns when the VM has nothing left to do, with main's result (or main's
+    error re-raised). *backend* is ``"io_uring"`` (default, falls back to epoll
+    where the kernel refuses io_uring) or ``"epoll"``; ``EMILUA_BACKEND`` sets
+    the default.
+    """
+    return _core.Proactor(backend).run(main, *args)
+
+
+def _proactor() -> _core.Proactor:
+    p = _core.current()
+    if p is None:
+        raise RuntimeError(
+            "no emilua engine runs in this thread (start one with emilua.run() "
+            "or the emilua command)"
+        )
+    return p
+
+
+def spawn(f: Callable[..., Any], *args: Any) -> _core.Fiber:
+    """Spawn a fiber running ``f(*args)`` (manual, "Fibers": post semantics).
+
+    The caller keeps running until it reaches a suspension point.
+    """
+    return _proactor().spawn(f, *args)
+
+
+class _ThisFiber:
+    """The manual's ``this_fiber``: operations on the calling fiber."""
+
+    __slots__ = ()
+
+    def yield_(self) -> None:
+        """Let other ready fibers run first. Interruption point."""
+        _proactor().yield_()
+
+    def forbid_suspend(self) -> None:
+        """Enter (or nest) the suspension-disallowed state."""
+        _proactor().forbid_suspend()
+
+    def allow_suspend(self) -> None:
+        """Leave one level of forbid_suspend(); raises RuntimeError if unbalanced."""
+        _proactor().allow_suspend()
+
+    def disable_interruption(self) -> None:
+        """Defer interruption until the matching restore_interruption()."""
+        _proactor().disable_interruption()
+
+    def restore_interruption(self) -> None:
+        """Undo one disable_interruption(); raises RuntimeError if unbalanced."""
+        _proactor().restore_interruption()
+
+    @property
+    def is_main(self) -> bool:
+        """Whether the calling fiber is the main fiber of its VM."""
+        f = _proactor().current_fiber
+        return bool(f is not None and f.is_main)
+
+    @property
+    def id(self) -> str:
+        """An id string for debugging only."""
+        f = _proactor().current_fiber
+        if f is None:
+            raise RuntimeError("not inside a fiber")
+        return str(f.id)
+
+    @property
+    def local(self) -> dict[Any, Any]:
+        """Fiber-local storage: a dict private to the calling fiber."""
+        return _proactor().fiber_local()  # type: ignore[no-any-return]
+
+    local_ = local
+
+    def __repr__(self) -> str:
+        return "<this_fiber>"
+
+
+this_fiber = _ThisFiber()
+
+
+def _current_fiber() -> _core.Fiber:
+    f = _proactor().current_fiber
+    if f is None:
+        raise RuntimeError("not inside a fiber")
+    return f
+
+
+def _scopes(f: _core.Fiber) -> list[list[Callable[[], Any]]]:
+    if f.scopes is None:
+        f.scopes = [[]]  # the root scope, run when the fiber ends
+    return f.scopes  # type: ignore[no-any-return]
+
+
+def run_cleanup_handlers(handlers: list[Callable[[], Any]]) -> None:
+    """Run handlers in reverse order with interruption disabled.
+
+    Manual ("The scope() facility"): a handler that raises terminates the VM.
+    """
+    p = _proactor()
+    p.disable_interruption()
+    try:
+        while handlers:
+            h = handlers.pop()
+            try:
+                h()
+            except BaseException as e:
+                p.terminate(e, "a scope cleanup handler raised")
+                raise
+    finally:
+        if p.current_fiber is not None:
+            p.restore_interruption()
+
+
+def scope_cleanup_push(handler: Callable[[], Any]) -> None:
+    """Register *handler* in the innermost scope of the calling fiber."""
+    if not callable(handler):
+        raise TypeError("scope_cleanup_push() needs a callable")
+    _scopes(_current_fiber())[-1].append(handler)
+
+
+def scope_cleanup_pop(execute: bool = True) -> None:
+    """Remove the last handler of the innermost scope, running it if *execute*."""
+    handlers = _scopes(_current_fiber())[-1]
+    if not handlers:
+        raise RuntimeError("scope_cleanup_pop(): the innermost scope has no handler")
+    h = handlers.pop()
+    if execute:
+        run_cleanup_handlers([h])
+
+
+class _Scope:
+    __slots__ = ("_fiber",)
+
+    def __enter__(self) -> _Scope:
+        self._fiber = _current_fiber()
+        _scopes(self._fiber).append([])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        handlers = self._fiber.scopes.pop()
+        run_cleanup_handlers(handlers)
+
+
+def scope(f: Callable[[], Any] | None = None) -> Any:
+    """``scope(f)`` runs f in a new cleanup scope and returns its result;
+    ``with scope():`` does the same for a block (manual, "The scope() facility").
+    """
+    if f is None:
+        return _Scope()
+    with _Scope():
+        return f()

@@ -1,0 +1,60 @@
+"""file_descriptor (manual: "file_descriptor"): an owned fd, closed by the GC."""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+__all__ = ["file_descriptor"]
+
+
+class file_descriptor:
+    """An fd the program owns. It cannot be created from an int by user code;
+    IO objects hand it out (``release()``) and take it (``assign()``).
+    """
+
+    __slots__ = ("_fd", "__weakref__")
+
+    def __init__(self) -> None:
+        raise TypeError("file_descriptor cannot be created directly")
+
+    @classmethod
+    def _adopt(cls, fd: int) -> file_descriptor:
+        self = object.__new__(cls)
+        self._fd = fd
+        return self
+
+    def _take(self) -> int:
+        """Give up ownership and return the raw fd (EBADF if already closed)."""
+        fd = self._fd
+        if fd < 0:
+            raise OSError(_errno.EBADF, os.strerror(_errno.EBADF))
+        self._fd = -1
+        return fd
+
+    def _fileno(self) -> int:
+        if self._fd < 0:
+            raise OSError(_errno.EBADF, os.strerror(_errno.EBADF))
+        return self._fd
+
+    def close(self) -> None:
+        """Close the fd now. It can only be called once (EBADF afterwards)."""
+        os.close(self._take())
+
+    def dup(self) -> file_descriptor:
+        """A new file_descriptor for the same open file description (close-on-exec)."""
+        return file_descriptor._adopt(os.dup(self._fileno()))
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", -1)
+        if fd >= 0:
+            self._fd = -1
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __str__(self) -> str:
+        return f"/dev/fd/{self._fd}" if self._fd >= 0 else "file_descriptor(closed)"
+
+    __repr__ = __str__

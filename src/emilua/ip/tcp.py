@@ -1,0 +1,280 @@
+"""TCP (manual: "ip.tcp.acceptor", "ip.tcp.socket")."""
+
+from __future__ import annotations
+
+import errno as _errno
+import fcntl
+import socket as _socket
+import struct
+import termios
+from typing import Any
+
+from emilua import _io
+from emilua._core.proactor import raw_connect
+from emilua.file_descriptor import file_descriptor
+from emilua.ip._address import address
+
+__all__ = ["acceptor", "socket"]
+
+_ACCEPTOR_OPTIONS = frozenset(
+    {"reuse_address", "reuse_port", "enable_connection_aborted", "debug", "v6_only"}
+)
+_SOCKET_OPTIONS = frozenset(
+    {
+        "tcp_no_delay",
+        "send_low_watermark",
+        "send_buffer_size",
+        "receive_low_watermark",
+        "receive_buffer_size",
+        "out_of_band_inline",
+        "linger",
+        "keep_alive",
+        "do_not_route",
+        "debug",
+        "v6_only",
+        "reuse_address",
+        "reuse_port",
+    }
+)
+
+
+def _family(af: Any) -> int:
+    if isinstance(af, address):
+        return int(af._family)
+    if af == "v4":
+        return _socket.AF_INET
+    if af == "v6":
+        return _socket.AF_INET6
+    raise ValueError(f"address family must be 'v4', 'v6' or an ip.address, not {af!r}")
+
+
+def _addr(addr: Any) -> address:
+    if isinstance(addr, address):
+        return addr
+    if isinstance(addr, str):
+        return address(addr)
+    raise TypeError(f"expected an ip.address or a string, not {type(addr).__name__}")
+
+
+def _new_socket(family: int) -> int:
+    s = _socket.socket(family, _socket.SOCK_STREAM | _socket.SOCK_NONBLOCK | _socket.SOCK_CLOEXEC)
+    return s.detach()
+
+
+def raw_sockaddr(addr: address, port: int) -> bytes:
+    """The kernel's sockaddr_in/sockaddr_in6 for (addr, port)."""
+    sa = addr._sockaddr(port)
+    if addr.is_v4:
+        return struct.pack("=H", _socket.AF_INET) + struct.pack("!H", sa[1]) + addr._packed + bytes(8)
+    return (
+        struct.pack("=H", _socket.AF_INET6)
+        + struct.pack("!HI", sa[1], 0)
+        + addr._packed
+        + struct.pack("=I", addr._scope_id)
+    )
+
+
+class _Endpointed(_io.IOObject):
+    __slots__ = ("_family",)
+    _options: frozenset[str] = frozenset()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._family = 0
+
+    def open(self, address_family: Any) -> None:
+        """Open a socket of the given family ('v4', 'v6' or an ip.address's)."""
+        family = _family(address_family)
+        if self.is_open:
+            raise OSError(_errno.EALREADY, "already open")
+        self._adopt_fd(_new_socket(family))
+        self._family = family
+
+    def assign(self, address_family: Any, fd: file_descriptor) -> None:
+        """Take ownership of an existing native socket."""
+        family = _family(address_family)
+        if not isinstance(fd, file_descriptor):
+            raise TypeError("assign() needs a file_descriptor")
+        raw = fd._take()
+        _io.set_nonblocking_cloexec(raw)
+        self._adopt_fd(raw)
+        self._family = family
+
+    def bind(self, addr: Any, port: int) -> None:
+        """Bind to a local endpoint."""
+        a = _addr(addr)
+        s = _socket.socket(fileno=self.fileno())
+        try:
+            s.bind(a._sockaddr(port))
+        finally:
+            s.detach()
+
+    def set_option(self, opt: str, val: Any) -> None:
+        _io.set_option(self.fileno(), self._options, opt, val)
+
+    def get_option(self, opt: str) -> Any:
+        return _io.get_option(self.fileno(), self._options, opt)
+
+    @property
+    def local_address(self) -> address:
+        return address._from_sockaddr(_io.sockname(self.fileno()))[0]
+
+    @property
+    def local_port(self) -> int:
+        return int(_io.sockname(self.fileno())[1])
+
+
+class acceptor(_Endpointed):
+    """A listening TCP socket (manual: "ip.tcp.acceptor")."""
+
+    __slots__ = ("_report_aborted",)
+    _options = _ACCEPTOR_OPTIONS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._report_aborted = False
+
+    def set_option(self, opt: str, val: Any) -> None:
+        if opt == "enable_connection_aborted":
+            # accept(2) on Linux reports ECONNABORTED only when asked; the flag is
+            # engine state, not a socket option (as in asio).
+            if not isinstance(val, bool):
+                raise TypeError("option 'enable_connection_aborted' takes a bool")
+            self._handle()
+            self._report_aborted = val
+            return
+        super().set_option(opt, val)
+
+    def get_option(self, opt: str) -> Any:
+        if opt == "enable_connection_aborted":
+            self._handle()
+            return self._report_aborted
+        return super().get_option(opt)
+
+    def listen(self, backlog: int | None = None) -> None:
+        """Start listening (backlog defaults to SOMAXCONN)."""
+        s = _socket.socket(fileno=self.fileno())
+        try:
+            s.listen(_socket.SOMAXCONN if backlog is None else backlog)
+        finally:
+            s.detach()
+
+    def accept(self) -> socket:
+        """Wait for a connection and return it as an ip.tcp.socket. Interruption point."""
+        h = self._handle()
+        p = self._p
+        assert p is not None
+        while True:
+            try:
+                fd = p.accept(h)
+            except ConnectionAbortedError:
+                if self._report_aborted:
+                    raise
+                continue
+            break
+        s = socket()
+        s._p = p
+        s._h = p.handle(fd)
+        s._family = self._family
+        return s
+
+
+_SHUTDOWN = {"receive": _socket.SHUT_RD, "send": _socket.SHUT_WR, "both": _socket.SHUT_RDWR}
+_WAIT = {"read": False, "write": True}
+
+
+class socket(_Endpointed):
+    """A TCP stream socket (manual: "ip.tcp.socket")."""
+
+    __slots__ = ()
+    _options = _SOCKET_OPTIONS
+
+    def connect(self, addr: Any, port: int) -> None:
+        """Connect to (addr, port), opening the socket if needed. Interruption point."""
+        a = _addr(addr)
+        if not self.is_open:
+            self.open(a)
+        p = self._p
+        assert p is not None
+        p.connect(self._handle(), raw_sockaddr(a, port))
+
+    def disconnect(self) -> None:
+        """Dissolve the association: connect(2) with an AF_UNSPEC address."""
+        raw_connect(self.fileno(), struct.pack("=H14x", _socket.AF_UNSPEC))
+
+    def read_some(self, buffer: Any) -> int:
+        """Read at least one byte into *buffer*; return the count. Interruption point.
+
+        Raises EOFError at the end of the stream.
+        """
+        n: int = self._p.recv(self._handle(), buffer, 0)  # type: ignore[union-attr]
+        if n == 0 and len(buffer) > 0:
+            raise EOFError("end of stream")
+        return n
+
+    def write_some(self, buffer: Any) -> int:
+        """Write some of *buffer*; return the count written. Interruption point."""
+        if isinstance(buffer, str):
+            buffer = buffer.encode()
+        return self._p.send(self._handle(), buffer, 0)  # type: ignore[union-attr,no-any-return]
+
+    def receive(self, buffer: Any, flags: int = 0) -> int:
+        """recv(2) with ip.message_flag flags. Interruption point."""
+        n: int = self._p.recv(self._handle(), buffer, int(flags))  # type: ignore[union-attr]
+        if n == 0 and len(buffer) > 0:
+            raise EOFError("end of stream")
+        return n
+
+    def send(self, buffer: Any, flags: int = 0) -> int:
+        """send(2) with ip.message_flag flags. Interruption point."""
+        if isinstance(buffer, str):
+            buffer = buffer.encode()
+        return self._p.send(self._handle(), buffer, int(flags))  # type: ignore[union-attr,no-any-return]
+
+    def send_file(self, *args: Any) -> int:
+        """Windows only in the manual (TransmitFile)."""
+        raise NotImplementedError("send_file() exists on Windows only (manual, ip.tcp.socket)")
+
+    def shutdown(self, what: str) -> None:
+        """Disable sends ('send'), receives ('receive') or both ('both')."""
+        try:
+            how = _SHUTDOWN[what]
+        except KeyError:
+            raise ValueError(f"shutdown() takes 'receive', 'send' or 'both', not {what!r}") from None
+        s = _socket.socket(fileno=self.fileno())
+        try:
+            s.shutdown(how)
+        finally:
+            s.detach()
+
+    def wait(self, wait_type: str) -> None:
+        """Wait until readable ('read'), writable ('write') or in error ('error')."""
+        if wait_type == "error":
+            self._p.poll(self._handle(), False)  # type: ignore[union-attr]
+            return
+        try:
+            write = _WAIT[wait_type]
+        except KeyError:
+            raise ValueError(f"wait() takes 'read', 'write' or 'error', not {wait_type!r}") from None
+        self._p.poll(self._handle(), write)  # type: ignore[union-attr]
+
+    def io_control(self, command: str, *args: Any) -> Any:
+        """'bytes_readable': FIONREAD."""
+        if command != "bytes_readable" or args:
+            raise ValueError(f"unknown io_control command {command!r}")
+        buf = fcntl.ioctl(self.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        return struct.unpack("i", buf)[0]
+
+    @property
+    def remote_address(self) -> address:
+        return address._from_sockaddr(_io.peername(self.fileno()))[0]
+
+    @property
+    def remote_port(self) -> int:
+        return int(_io.peername(self.fileno())[1])
+
+    @property
+    def at_mark(self) -> bool:
+        # SIOCATMARK (sockios.h): 0x8905.
+        buf = fcntl.ioctl(self.fileno(), 0x8905, b"\0\0\0\0")
+        return bool(struct.unpack("i", buf)[0])
