@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 
 from emilua.byte_span import append, byte_span
 
+# Pure data type: no engine needed, runs once.
+pytestmark = pytest.mark.pure
+
 LWS = b" \f\n\r\t\v"
 
 

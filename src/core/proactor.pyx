@@ -464,13 +464,18 @@ cdef class Proactor:
         return True
 
     def __dealloc__(self):
-        if self.ring_ready:
+        self.release_kernel_resources()
+
+    cdef void release_kernel_resources(self):
+        if self.ring_ready and self.inflight == 0:
             io_uring_queue_exit(&self.ring)
             self.ring_ready = False
         if self.epfd >= 0:
             c_close(self.epfd)
+            self.epfd = -1
         if self.wakefd >= 0:
             c_close(self.wakefd)
+            self.wakefd = -1
 
     # ------------------------------------------------------------------ fibers
 
@@ -653,6 +658,15 @@ cdef class Proactor:
         if f is not None and getcurrent() is not self.hub:
             self.hub.switch()
 
+    def exit_vm(self, int code):
+        """system.exit(): end the VM; run() raises SystemExit(code)."""
+        if self.fatal is None:
+            self.fatal = SystemExit(code)
+        self.stopping = True
+        if self.current is not None and getcurrent() is not self.hub:
+            self.hub.switch()
+        raise SystemExit(code)
+
     def stop(self):
         """Stop the loop as soon as the current fiber suspends."""
         self.stopping = True
@@ -678,6 +692,7 @@ cdef class Proactor:
                 self.shutdown()
             finally:
                 _tls.proactor = None
+                self.release_kernel_resources()
         if self.fatal is not None:
             raise self.fatal
         if mf.state != FIBER_DONE:

@@ -18,6 +18,9 @@ from emilua.ip._address import (
     tostring,
 )
 
+# Pure data type: no engine needed, runs once.
+pytestmark = pytest.mark.pure
+
 LO_INDEX = socket.if_nametoindex("lo")
 UNUSED_INDEX = max(index for index, _ in socket.if_nameindex()) + 1000
 
