@@ -1,0 +1,1 @@
+"""Process sandboxes built on Linux namespaces (manual: "Linux namespaces")."""
