@@ -1,0 +1,461 @@
+#!/usr/bin/env python3
+"""TCP echo benchmark: every server under the same load generator, in one run.
+
+Each server runs pinned to one core; bench/loadgen (C, epoll) drives it from
+the other core, except at the single-connection point, where both share a
+core. For each (server, point) the report gives round trips per second,
+latency percentiles, and the server's CPU time per round trip (utime+stime
+from /proc/PID/stat, sampled by the load generator at the exact edges of the
+measured window), with ratios to uvloop's Protocol server (throughput) and to
+the C io_uring server (CPU per round trip). See bench/README.md.
+
+usage: python bench/echo.py [--duration S] [--repeat N] [--servers a,b]
+                            [--points p,q] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+BUILD = BENCH / "build"
+PEERS = BENCH / "peers"
+
+STARTUP_TIMEOUT = 10.0  # seconds for a server to accept its first connection
+THROUGHPUT_REF = "uvloop_protocol"
+CPU_REF = "echo_uring"
+# The load generator is "busy" above this share of its core: the server may
+# not be what limits round trips/s (its CPU per round trip is still valid).
+LOADGEN_BUSY = 0.90
+# Share of wall time some task waited for a CPU (PSI). Above this, something
+# else competed for the two cores and the point should be rerun.
+CONTENTION_WARN = 0.05
+
+
+@dataclass(frozen=True)
+class Point:
+    name: str
+    conns: int
+    size: int
+    pipeline: int = 1
+    same_core: bool = False
+
+
+POINTS = [
+    Point("64B", conns=100, size=64),
+    Point("1KiB", conns=100, size=1024),
+    Point("16KiB", conns=100, size=16384),
+    # Server and generator on one core: no cross-core wakeups, so the time per
+    # round trip is the sum of both sides' per-operation costs.
+    Point("1KiB-1conn-1core", conns=1, size=1024, same_core=True),
+    # 16 messages in flight per connection: reads and writes batch, so the
+    # per-message cost of the server's own machinery dominates.
+    Point("64B-pipe16", conns=100, size=64, pipeline=16),
+]
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    argv: tuple[str, ...]  # "{port}" is replaced by the port number
+    env: dict[str, str] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()  # paths that must exist, checked before starting
+
+
+def python_peer(name: str, script: str) -> Server:
+    path = PEERS / script
+    return Server(name, (sys.executable, str(path), "{port}"), requires=(str(path),))
+
+
+def emilua_server(name: str, env: dict[str, str]) -> Server:
+    return Server(
+        name,
+        ("emilua", "examples/echo_server.py", "{port}"),
+        env=env,
+        requires=(str(REPO / "examples" / "echo_server.py"),),
+    )
+
+
+SERVERS = [
+    Server("echo_uring", (str(BUILD / "echo_uring"), "{port}")),
+    Server("echo_epoll", (str(BUILD / "echo_epoll"), "{port}")),
+    emilua_server("emilua", {}),
+    emilua_server("emilua-epoll", {"EMILUA_BACKEND": "epoll"}),
+    python_peer("uvloop_protocol", "uvloop_protocol.py"),
+    python_peer("uvloop_streams", "uvloop_streams.py"),
+    python_peer("asyncio_protocol", "asyncio_protocol.py"),
+    python_peer("asyncio_streams", "asyncio_streams.py"),
+    python_peer("gevent", "gevent_server.py"),
+    python_peer("trio", "trio_server.py"),
+]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def build() -> dict[str, str]:
+    """Compile the C programs into bench/build; return {program: error} for failures."""
+    BUILD.mkdir(exist_ok=True)
+    cc = os.environ.get("CC", "cc")
+    try:
+        uring = subprocess.run(
+            ["pkg-config", "--cflags", "--libs", "liburing"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        uring = ["-luring"]
+    failed = {}
+    for name, libs in (("loadgen", []), ("echo_epoll", []), ("echo_uring", uring)):
+        src, out = BENCH / f"{name}.c", BUILD / name
+        if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
+            continue
+        cmd = [cc, "-O2", "-Wall", "-o", str(out), str(src), *libs]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            last = (r.stderr.strip().splitlines() or ["compiler failed"])[-1]
+            failed[name] = f"{' '.join(cmd)}: {last}"
+    return failed
+
+
+def free_port() -> int:
+    # A fresh port per server start: a killed io_uring server's listening
+    # socket can outlive the process briefly (the ring is torn down
+    # asynchronously), which would make reusing one port fail with EADDRINUSE.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def log_tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+def start_server(
+    server: Server, port: int, core: int
+) -> tuple[subprocess.Popen[bytes] | None, str]:
+    """Start *server* pinned to *core*; wait until it accepts. Returns (process, error)."""
+    for path in server.requires:
+        if not Path(path).exists():
+            return None, f"{os.path.relpath(path, REPO)} not found"
+    if shutil.which(server.argv[0]) is None:
+        return None, f"command {server.argv[0]!r} not found"
+    argv = ["taskset", "-c", str(core), *(a.format(port=port) for a in server.argv)]
+    logfile = BUILD / f"{server.name}.log"
+    with open(logfile, "wb") as out:
+        # A session of its own, so that stopping it also stops anything it
+        # spawned (emilua's supervisor process) and nothing else.
+        proc = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            env={**os.environ, **server.env},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return None, f"exited with status {proc.returncode}: {log_tail(logfile)}"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, ""
+        except OSError:
+            time.sleep(0.05)
+    stop_server(proc)
+    return None, f"did not accept on port {port} within {STARTUP_TIMEOUT:.0f} s"
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def cpu_pressure_us() -> int | None:
+    """Total µs during which some task waited for a CPU (PSI), or None."""
+    try:
+        with open("/proc/pressure/cpu") as f:
+            for line in f:
+                if line.startswith("some"):
+                    return int(line.rsplit("total=", 1)[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def run_point(
+    pid: int, port: int, point: Point, args: argparse.Namespace, cores: tuple[int, int]
+) -> dict[str, Any]:
+    core = cores[0] if point.same_core else cores[1]
+    argv = [
+        "taskset", "-c", str(core), str(BUILD / "loadgen"),
+        "-p", str(port), "-c", str(point.conns), "-m", str(point.size),
+        "-P", str(point.pipeline), "-d", str(args.duration), "-w", str(args.warmup),
+        "-s", str(pid),
+    ]  # fmt: skip
+    psi0, t0 = cpu_pressure_us(), time.monotonic()
+    try:
+        r = subprocess.run(
+            argv, capture_output=True, text=True, timeout=args.duration + args.warmup + 60
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": "load generator timed out"}
+    psi1, wall = cpu_pressure_us(), time.monotonic() - t0
+    try:
+        rec: dict[str, Any] = json.loads(r.stdout)
+    except json.JSONDecodeError:
+        return {"error": f"loadgen exited {r.returncode}: {r.stderr.strip()}"}
+    if r.returncode != 0:
+        rec["error"] = f"loadgen exited {r.returncode}: {r.stderr.strip()}"
+    if psi0 is not None and psi1 is not None:
+        rec["cpu_contention"] = (psi1 - psi0) / 1e6 / wall
+    return rec
+
+
+def pick(names: str | None, known: list[str], what: str) -> list[str]:
+    if names is None:
+        return known
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in known]
+    if unknown:
+        sys.exit(f"unknown {what}: {', '.join(unknown)} (known: {', '.join(known)})")
+    return [n for n in known if n in chosen]  # keep the canonical order
+
+
+def summarize(
+    results: list[dict[str, Any]], servers: list[str], points: list[str]
+) -> list[dict[str, Any]]:
+    """One row per (point, server): medians over repetitions, then ratios."""
+    rows = []
+    for p in points:
+        by_server = {}
+        for s in servers:
+            recs = [r for r in results if r["server"] == s and r["point"] == p and "error" not in r]
+            if not recs:
+                continue
+
+            def med(key: str, recs: list[dict[str, Any]] = recs) -> float | None:
+                vals = [r[key] for r in recs if r.get(key) is not None]
+                return statistics.median(vals) if vals else None
+
+            by_server[s] = {
+                "server": s,
+                "point": p,
+                "runs": len(recs),
+                "rt_per_s": med("rt_per_s"),
+                "p50_us": med("p50_us"),
+                "p99_us": med("p99_us"),
+                "cpu_us_per_rt": med("server_cpu_us_per_rt"),
+                "loadgen_cpu": med("loadgen_cpu"),
+                "cpu_contention": med("cpu_contention"),
+            }
+        ref_rt = by_server.get(THROUGHPUT_REF, {}).get("rt_per_s")
+        ref_cpu = by_server.get(CPU_REF, {}).get("cpu_us_per_rt")
+        for row in by_server.values():
+            row["rt_vs_ref"] = row["rt_per_s"] / ref_rt if ref_rt else None
+            cpu = row["cpu_us_per_rt"]
+            row["cpu_vs_ref"] = cpu / ref_cpu if cpu is not None and ref_cpu else None
+            rows.append(row)
+    return rows
+
+
+def fmt(v: float | None, spec: str) -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| server | point | rt/s | p50 µs | p99 µs | server CPU µs/rt "
+        f"| rt/s ÷ {THROUGHPUT_REF} | CPU/rt ÷ {CPU_REF} | notes |"
+    )
+    lines = [head, "|" + "---|" * 9]
+    for r in rows:
+        notes = []
+        if r["loadgen_cpu"] is not None and r["loadgen_cpu"] >= LOADGEN_BUSY:
+            notes.append(f"loadgen {r['loadgen_cpu']:.0%} busy")
+        contention = r["cpu_contention"]
+        if (
+            contention is not None
+            and contention >= CONTENTION_WARN
+            and r["point"] != "1KiB-1conn-1core"
+        ):
+            notes.append(f"CPU contention {contention:.0%}")
+        lines.append(
+            f"| {r['server']} | {r['point']} | {fmt(r['rt_per_s'], ',.0f')} "
+            f"| {fmt(r['p50_us'], '.0f')} | {fmt(r['p99_us'], '.0f')} "
+            f"| {fmt(r['cpu_us_per_rt'], '.2f')} | {fmt(r['rt_vs_ref'], '.2f')} "
+            f"| {fmt(r['cpu_vs_ref'], '.2f')} | {'; '.join(notes)} |"
+        )
+    return "\n".join(lines)
+
+
+def environment() -> dict[str, Any]:
+    env: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
+    try:
+        with open("/proc/cpuinfo") as f:
+            env["cpu"] = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?"
+            )
+    except OSError:
+        pass
+    for pkg in ("uvloop", "gevent", "trio", "greenlet", "emilua"):
+        try:
+            env[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            env[pkg] = None
+    env["loadavg"] = os.getloadavg()[0]
+    return env
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--duration", type=float, default=5.0, help="measured seconds per point (default 5)"
+    )
+    ap.add_argument(
+        "--warmup", type=float, default=1.0, help="unmeasured seconds before each point (default 1)"
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="runs of every server; the table shows medians"
+    )
+    ap.add_argument(
+        "--servers", help="comma-separated subset of: " + ", ".join(s.name for s in SERVERS)
+    )
+    ap.add_argument(
+        "--points", help="comma-separated subset of: " + ", ".join(p.name for p in POINTS)
+    )
+    ap.add_argument("--cores", default="0,1", help="server core, loadgen core (default 0,1)")
+    ap.add_argument("--json", type=Path, help="write every measurement and the summary here")
+    args = ap.parse_args()
+
+    server_names = pick(args.servers, [s.name for s in SERVERS], "servers")
+    point_names = pick(args.points, [p.name for p in POINTS], "points")
+    servers = [s for s in SERVERS if s.name in server_names]
+    points = [p for p in POINTS if p.name in point_names]
+    try:
+        server_core, loadgen_core = (int(c) for c in args.cores.split(","))
+    except ValueError:
+        sys.exit("--cores takes two core numbers, e.g. 0,1")
+    allowed = os.sched_getaffinity(0)
+    if server_core not in allowed or loadgen_core not in allowed:
+        sys.exit(f"--cores {args.cores}: this process may only use cores {sorted(allowed)}")
+    if shutil.which("taskset") is None:
+        sys.exit("taskset (util-linux) is required")
+
+    failed = build()
+    if "loadgen" in failed:
+        sys.exit(f"cannot build the load generator: {failed['loadgen']}")
+    skipped: dict[str, str] = {}
+    for s in servers:
+        if s.name in failed:
+            skipped[s.name] = f"build failed: {failed[s.name]}"
+
+    env = environment()
+    results: list[dict[str, Any]] = []
+    t_start = time.monotonic()
+    try:
+        for rep in range(args.repeat):
+            for server in servers:
+                if server.name in skipped:
+                    continue
+                port = free_port()
+                proc, err = start_server(server, port, server_core)
+                if proc is None:
+                    skipped[server.name] = err
+                    log(f"skip {server.name}: {err}")
+                    continue
+                try:
+                    for point in points:
+                        rec = run_point(proc.pid, port, point, args, (server_core, loadgen_core))
+                        rec.update(server=server.name, point=point.name, rep=rep)
+                        results.append(rec)
+                        if "error" in rec:
+                            log(f"{server.name:17} {point.name:17} error: {rec['error']}")
+                        else:
+                            log(
+                                f"{server.name:17} {point.name:17} {rec['rt_per_s']:>11,.0f} rt/s"
+                                f"  p99 {rec['p99_us']:>8.0f} µs"
+                                f"  {rec.get('server_cpu_us_per_rt', float('nan')):6.2f} CPU µs/rt"
+                            )
+                        if proc.poll() is not None:
+                            skipped[server.name] = (
+                                f"exited with status {proc.returncode} during {point.name}: "
+                                + log_tail(BUILD / f"{server.name}.log")
+                            )
+                            log(f"skip {server.name}: {skipped[server.name]}")
+                            break
+                finally:
+                    stop_server(proc)
+    except KeyboardInterrupt:
+        log("interrupted; reporting what was measured")
+
+    rows = summarize(results, server_names, point_names)
+    print(f"Echo benchmark, {env['date']}, {time.monotonic() - t_start:.0f} s")
+    print()
+    print(f"    python bench/echo.py {' '.join(sys.argv[1:])}".rstrip())
+    print()
+    print(
+        f"Linux {env['kernel']}, {env['cpus']} × {env.get('cpu', '?')}, Python {env['python']}, "
+        f"uvloop {env['uvloop']}, gevent {env['gevent']}, trio {env['trio']}; "
+        f"server on core {server_core}, loadgen on core {loadgen_core}; "
+        f"{args.duration:g} s per point after {args.warmup:g} s warm-up; "
+        f"median of {args.repeat} run(s)."
+    )
+    print()
+    print(markdown(rows))
+    for name, why in skipped.items():
+        print(f"\nSkipped {name}: {why}")
+    if args.json:
+        doc = {
+            "environment": env,
+            "argv": sys.argv,
+            "duration": args.duration,
+            "warmup": args.warmup,
+            "cores": [server_core, loadgen_core],
+            "results": results,
+            "summary": rows,
+            "skipped": skipped,
+        }
+        args.json.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,584 @@
+#!/usr/bin/env python3
+"""Fiber micro-benchmarks: emilua against greenlet, gevent, asyncio, uvloop, trio.
+
+Every (framework, benchmark) pair runs in a fresh interpreter pinned to one
+core, so that one framework's imports, heap and import-time patching cannot
+touch another's numbers. Benchmarks:
+
+spawn    spawn a fiber running an empty function, then join it; batches of
+         1000 spawns followed by 1000 joins. µs per fiber.
+yield    two fibers alternate by rescheduling themselves through the
+         scheduler, each step handing the CPU to the other one. µs per step.
+handoff  two fibers ping-pong through a wake-up primitive: set the other's
+         flag, wait on one's own. µs per one-way handoff.
+memory   RSS growth of 100,000 fibers parked in a one-hour sleep, divided by
+         100,000. KiB per fiber.
+
+The primitives used per framework are listed in PRIMITIVES and bench/README.md.
+Timings are the best of --reps runs in one process.
+
+usage: python bench/fibers.py [--frameworks a,b] [--benchmarks a,b] [--reps N]
+                              [--scale F] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+FRAMEWORKS = ["emilua", "greenlet", "gevent", "asyncio", "uvloop", "trio"]
+BENCHMARKS = ["spawn", "yield", "handoff", "memory"]
+UNITS = {"spawn": "µs/fiber", "yield": "µs/switch", "handoff": "µs/handoff", "memory": "KiB/fiber"}
+
+PRIMITIVES = {
+    "emilua": "spawn()+join(); this_fiber.yield_(); mutex+condition_variable; time.sleep",
+    "greenlet": "greenlet(f).switch() (no scheduler); –; greenlet.switch(); parked in switch()",
+    "gevent": "gevent.spawn()+join(); gevent.sleep(0); gevent.event.Event; gevent.sleep",
+    "asyncio": "create_task()+await; asyncio.sleep(0); asyncio.Event; asyncio.sleep",
+    "uvloop": "as asyncio, on uvloop's loop",
+    "trio": "nursery.start_soon() + nursery exit; lowlevel.checkpoint(); "
+    "memory channels of size 0; trio.sleep",
+}
+
+BATCH = 1000  # spawn benchmark: fibers spawned before they are joined
+SLEEPERS = 100_000  # memory benchmark
+LONG_SLEEP = 3600.0  # the sleepers never wake: the process exits first
+
+
+class Skip(Exception):
+    """The framework lacks what this benchmark needs."""
+
+
+def rss_kib() -> int:
+    with open("/proc/self/statm") as f:
+        resident_pages = int(f.read().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def best(reps: int, run: Callable[[], float]) -> float:
+    """Smallest of *reps* timings: the run least disturbed by the rest of the machine."""
+    times = []
+    for _ in range(reps):
+        gc.collect()
+        times.append(run())
+    return min(times)
+
+
+# Each framework below provides spawn(n), yield_(n), handoff(n), memory(n).
+# The first three return seconds for the timed section only (engine start-up
+# and tear-down excluded); memory returns the RSS growth in KiB.
+
+
+class Greenlet:
+    """Raw greenlet: no scheduler, so the lower bound for switching."""
+
+    def __init__(self) -> None:
+        import greenlet
+
+        self.greenlet = greenlet.greenlet
+        self.getcurrent = greenlet.getcurrent
+
+    def spawn(self, n: int) -> float:
+        # Without a scheduler "spawn then join" is: create, then run to
+        # completion by switching in; the switch returns when it finishes.
+        def f() -> None:
+            return None
+
+        make = self.greenlet
+        t = time.perf_counter()
+        for _ in range(n // BATCH):
+            for g in [make(f) for _ in range(BATCH)]:
+                g.switch()
+        return time.perf_counter() - t
+
+    def yield_(self, n: int) -> float:
+        raise Skip("no scheduler to yield to; see handoff")
+
+    def handoff(self, n: int) -> float:
+        main = self.getcurrent()
+
+        def partner() -> None:
+            while True:
+                main.switch()
+
+        g = self.greenlet(partner)
+        t = time.perf_counter()
+        for _ in range(n // 2):
+            g.switch()  # two one-way switches per iteration
+        return time.perf_counter() - t
+
+    def memory(self, n: int) -> None:
+        main = self.getcurrent()
+
+        def park() -> None:
+            main.switch()
+
+        before = rss_kib()
+        parked = [self.greenlet(park) for _ in range(n)]
+        for g in parked:
+            g.switch()  # runs until park() switches back; its stack is saved
+        exit_with_memory(rss_kib() - before, n, parked)
+
+
+class Gevent:
+    def __init__(self) -> None:
+        import gevent
+        import gevent.event
+
+        self.gevent = gevent
+        self.Event = gevent.event.Event
+
+    def spawn(self, n: int) -> float:
+        def f() -> None:
+            return None
+
+        spawn = self.gevent.spawn
+        t = time.perf_counter()
+        for _ in range(n // BATCH):
+            for g in [spawn(f) for _ in range(BATCH)]:
+                g.join()
+        return time.perf_counter() - t
+
+    def yield_(self, n: int) -> float:
+        sleep = self.gevent.sleep
+
+        def f() -> None:
+            for _ in range(n // 2):
+                sleep(0)
+
+        t = time.perf_counter()
+        self.gevent.joinall([self.gevent.spawn(f), self.gevent.spawn(f)])
+        return time.perf_counter() - t
+
+    def handoff(self, n: int) -> float:
+        to_a, to_b = self.Event(), self.Event()
+
+        def a() -> None:
+            for _ in range(n // 2):
+                to_b.set()
+                to_a.wait()
+                to_a.clear()
+
+        def b() -> None:
+            for _ in range(n // 2):
+                to_b.wait()
+                to_b.clear()
+                to_a.set()
+
+        t = time.perf_counter()
+        self.gevent.joinall([self.gevent.spawn(a), self.gevent.spawn(b)])
+        return time.perf_counter() - t
+
+    def memory(self, n: int) -> None:
+        sleep = self.gevent.sleep
+        before = rss_kib()
+        sleepers = [self.gevent.spawn(sleep, LONG_SLEEP) for _ in range(n)]
+        sleep(0.05)  # every sleeper runs and parks on its timer
+        exit_with_memory(rss_kib() - before, n, sleepers)
+
+
+class Asyncio:
+    def __init__(self, loop_factory: Callable[[], Any] | None = None) -> None:
+        import asyncio
+
+        self.asyncio = asyncio
+        self.loop_factory = loop_factory
+
+    def run(self, coro: Any) -> Any:
+        with self.asyncio.Runner(loop_factory=self.loop_factory) as runner:
+            return runner.run(coro)
+
+    def spawn(self, n: int) -> float:
+        asyncio = self.asyncio
+
+        async def f() -> None:
+            return None
+
+        async def main() -> float:
+            t = time.perf_counter()
+            for _ in range(n // BATCH):
+                for task in [asyncio.create_task(f()) for _ in range(BATCH)]:
+                    await task
+            return time.perf_counter() - t
+
+        return float(self.run(main()))
+
+    def yield_(self, n: int) -> float:
+        asyncio = self.asyncio
+
+        async def f() -> None:
+            for _ in range(n // 2):
+                await asyncio.sleep(0)
+
+        async def main() -> float:
+            t = time.perf_counter()
+            await asyncio.gather(f(), f())
+            return time.perf_counter() - t
+
+        return float(self.run(main()))
+
+    def handoff(self, n: int) -> float:
+        asyncio = self.asyncio
+
+        async def main() -> float:
+            to_a, to_b = asyncio.Event(), asyncio.Event()
+
+            async def a() -> None:
+                for _ in range(n // 2):
+                    to_b.set()
+                    await to_a.wait()
+                    to_a.clear()
+
+            async def b() -> None:
+                for _ in range(n // 2):
+                    await to_b.wait()
+                    to_b.clear()
+                    to_a.set()
+
+            t = time.perf_counter()
+            await asyncio.gather(a(), b())
+            return time.perf_counter() - t
+
+        return float(self.run(main()))
+
+    def memory(self, n: int) -> None:
+        asyncio = self.asyncio
+
+        async def main() -> None:
+            before = rss_kib()
+            sleepers = [asyncio.create_task(asyncio.sleep(LONG_SLEEP)) for _ in range(n)]
+            await asyncio.sleep(0.05)  # every sleeper runs and parks on its timer
+            exit_with_memory(rss_kib() - before, n, sleepers)
+
+        self.run(main())
+
+
+class Trio:
+    def __init__(self) -> None:
+        import trio
+        import trio.lowlevel
+        import trio.testing
+
+        self.trio = trio
+
+    def spawn(self, n: int) -> float:
+        trio = self.trio
+
+        async def f() -> None:
+            return None
+
+        async def main() -> float:
+            t = time.perf_counter()
+            for _ in range(n // BATCH):
+                async with trio.open_nursery() as nursery:
+                    for _ in range(BATCH):
+                        nursery.start_soon(f)
+            return time.perf_counter() - t
+
+        return float(trio.run(main))
+
+    def yield_(self, n: int) -> float:
+        trio = self.trio
+
+        async def f() -> None:
+            for _ in range(n // 2):
+                await trio.lowlevel.checkpoint()
+
+        async def main() -> float:
+            t = time.perf_counter()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(f)
+                nursery.start_soon(f)
+            return time.perf_counter() - t
+
+        return float(trio.run(main))
+
+    def handoff(self, n: int) -> float:
+        trio = self.trio
+
+        async def main() -> float:
+            # trio.Event cannot be cleared; unbuffered channels are trio's
+            # own way to hand a turn from one task to another.
+            send_b, recv_b = trio.open_memory_channel[None](0)
+            send_a, recv_a = trio.open_memory_channel[None](0)
+
+            async def a() -> None:
+                for _ in range(n // 2):
+                    await send_b.send(None)
+                    await recv_a.receive()
+
+            async def b() -> None:
+                for _ in range(n // 2):
+                    await recv_b.receive()
+                    await send_a.send(None)
+
+            t = time.perf_counter()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(a)
+                nursery.start_soon(b)
+            return time.perf_counter() - t
+
+        return float(trio.run(main))
+
+    def memory(self, n: int) -> None:
+        trio = self.trio
+
+        async def main() -> None:
+            before = rss_kib()
+            async with trio.open_nursery() as nursery:
+                for _ in range(n):
+                    nursery.start_soon(trio.sleep, LONG_SLEEP)
+                await trio.testing.wait_all_tasks_blocked()
+                exit_with_memory(rss_kib() - before, n, nursery)
+
+        trio.run(main)
+
+
+class Emilua:
+    """The API of the manual: spawn, join, this_fiber.yield_, time.sleep."""
+
+    def __init__(self) -> None:
+        try:
+            import emilua
+        except ImportError as e:
+            raise Skip(f"import emilua failed: {e}") from None
+        missing = [name for name in ("run", "spawn", "this_fiber") if not hasattr(emilua, name)]
+        if missing:
+            raise Skip("emilua has no " + ", ".join(missing) + " yet")
+        self.emilua = emilua
+
+    def run(self, main: Callable[[], Any]) -> Any:
+        return self.emilua.run(main)
+
+    def spawn(self, n: int) -> float:
+        spawn = self.emilua.spawn
+
+        def f() -> None:
+            return None
+
+        def main() -> float:
+            t = time.perf_counter()
+            for _ in range(n // BATCH):
+                for fib in [spawn(f) for _ in range(BATCH)]:
+                    fib.join()
+            return time.perf_counter() - t
+
+        return float(self.run(main))
+
+    def yield_(self, n: int) -> float:
+        emilua = self.emilua
+
+        def f() -> None:
+            yield_ = emilua.this_fiber.yield_
+            for _ in range(n // 2):
+                yield_()
+
+        def main() -> float:
+            t = time.perf_counter()
+            a, b = emilua.spawn(f), emilua.spawn(f)
+            a.join()
+            b.join()
+            return time.perf_counter() - t
+
+        return float(self.run(main))
+
+    def handoff(self, n: int) -> float:
+        try:
+            from emilua.condition_variable import condition_variable
+            from emilua.mutex import mutex
+        except ImportError as e:
+            raise Skip(f"no mutex/condition_variable yet ({e})") from None
+        emilua = self.emilua
+
+        def main() -> float:
+            # The manual's primitives for "wake the other, wait for my turn":
+            # one mutex, one condition variable per direction, a turn flag.
+            m = mutex()
+            cv = {0: condition_variable(), 1: condition_variable()}
+            turn = [0]
+
+            def player(me: int) -> None:
+                other = 1 - me
+                m.lock()
+                for _ in range(n // 2):
+                    while turn[0] != me:
+                        cv[me].wait(m)
+                    turn[0] = other
+                    cv[other].notify_one()
+                m.unlock()
+
+            t = time.perf_counter()
+            a, b = emilua.spawn(player, 0), emilua.spawn(player, 1)
+            a.join()
+            b.join()
+            return time.perf_counter() - t
+
+        return float(self.run(main))
+
+    def memory(self, n: int) -> None:
+        try:
+            from emilua import time as etime
+        except ImportError as e:
+            raise Skip(f"no emilua.time yet ({e})") from None
+        spawn = self.emilua.spawn
+
+        def main() -> None:
+            before = rss_kib()
+            sleepers = [spawn(etime.sleep, LONG_SLEEP) for _ in range(n)]
+            etime.sleep(0.05)  # every sleeper runs and parks on its timer
+            exit_with_memory(rss_kib() - before, n, sleepers)
+
+        self.run(main)
+
+
+def exit_with_memory(grown_kib: int, n: int, keep_alive: object) -> None:
+    """Report the memory benchmark and leave at once, from inside the framework.
+
+    Tearing down 100,000 parked fibers (or waiting out their sleep) is not
+    part of the measurement and, for some frameworks, takes longer than it.
+    *keep_alive* holds the fibers until the measurement is taken.
+    """
+    emit({"value": grown_kib / n, "n": n})
+    del keep_alive
+    os._exit(0)
+
+
+def make(framework: str) -> Any:
+    if framework == "greenlet":
+        return Greenlet()
+    if framework == "gevent":
+        return Gevent()
+    if framework == "asyncio":
+        return Asyncio()
+    if framework == "uvloop":
+        import uvloop
+
+        return Asyncio(uvloop.new_event_loop)
+    if framework == "trio":
+        return Trio()
+    if framework == "emilua":
+        return Emilua()
+    raise ValueError(framework)
+
+
+def emit(doc: dict[str, Any]) -> None:
+    print(json.dumps(doc), flush=True)
+
+
+def child(framework: str, benchmark: str, reps: int, scale: float) -> None:
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    try:
+        fw = make(framework)
+        if benchmark == "memory":
+            fw.memory(max(1000, int(SLEEPERS * scale)))  # exits the process
+            raise RuntimeError("the memory benchmark returned without a result")
+        n = max(
+            BATCH, int({"spawn": 50_000, "yield": 200_000, "handoff": 200_000}[benchmark] * scale)
+        )
+        n -= n % BATCH
+        method = {"spawn": fw.spawn, "yield": fw.yield_, "handoff": fw.handoff}[benchmark]
+        secs = best(reps, lambda: method(n))
+        emit({"value": secs / n * 1e6, "n": n, "reps": reps})
+    except Skip as e:
+        emit({"skip": str(e)})
+    except Exception as e:  # reported in the table; the other benchmarks go on
+        emit({"error": f"{type(e).__name__}: {e}"})
+
+
+def run_child(framework: str, benchmark: str, args: argparse.Namespace) -> dict[str, Any]:
+    cmd = [
+        sys.executable, __file__, "--child", framework, benchmark,
+        "--reps", str(args.reps), "--scale", str(args.scale),
+    ]  # fmt: skip
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {args.timeout:.0f} s"}
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        tail = " | ".join(r.stderr.strip().splitlines()[-3:])
+        return {"error": f"exit status {r.returncode}: {tail}"}
+    doc: dict[str, Any] = json.loads(lines[-1])
+    return doc
+
+
+def cell(doc: dict[str, Any], benchmark: str) -> str:
+    if "value" in doc:
+        return f"{doc['value']:.2f}" if benchmark == "memory" else f"{doc['value']:.3f}"
+    if "skip" in doc:
+        return "skipped"
+    return "error"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--frameworks", help="comma-separated subset of: " + ", ".join(FRAMEWORKS))
+    ap.add_argument("--benchmarks", help="comma-separated subset of: " + ", ".join(BENCHMARKS))
+    ap.add_argument("--reps", type=int, default=5, help="timed runs per process (best is kept)")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply iteration counts")
+    ap.add_argument("--timeout", type=float, default=300.0, help="seconds per subprocess")
+    ap.add_argument("--json", type=Path, help="write all results here")
+    ap.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "BENCHMARK"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], args.reps, args.scale)
+        return
+
+    def pick(names: str | None, known: list[str]) -> list[str]:
+        if names is None:
+            return known
+        chosen = {n.strip() for n in names.split(",")}
+        if chosen - set(known):
+            sys.exit(f"unknown: {', '.join(sorted(chosen - set(known)))}")
+        return [k for k in known if k in chosen]
+
+    frameworks = pick(args.frameworks, FRAMEWORKS)
+    benchmarks = pick(args.benchmarks, BENCHMARKS)
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for fw in frameworks:
+        for b in benchmarks:
+            doc = run_child(fw, b, args)
+            results.setdefault(fw, {})[b] = doc
+            shown = cell(doc, b)
+            detail = doc.get("skip") or doc.get("error") or UNITS[b]
+            print(f"{fw:9} {b:8} {shown:>9}  {detail}", file=sys.stderr, flush=True)
+
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"Fiber benchmarks, {date}")
+    print()
+    print(f"    python bench/fibers.py {' '.join(sys.argv[1:])}".rstrip())
+    print()
+    print(f"Linux {platform.release()}, Python {platform.python_version()}; best of {args.reps}.")
+    print()
+    print("| framework | " + " | ".join(f"{b} ({UNITS[b]})" for b in benchmarks) + " |")
+    print("|---|" + "---|" * len(benchmarks))
+    for fw in frameworks:
+        print(f"| {fw} | " + " | ".join(cell(results[fw][b], b) for b in benchmarks) + " |")
+    notes = [
+        f"- {fw} {b}: {doc.get('skip') or doc.get('error')}"
+        for fw in frameworks
+        for b, doc in results[fw].items()
+        if "value" not in doc and not (fw == "greenlet" and b == "yield")
+    ]
+    if notes:
+        print()
+        print("\n".join(notes))
+    if args.json:
+        doc = {"date": date, "argv": sys.argv, "reps": args.reps, "results": results}
+        args.json.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
