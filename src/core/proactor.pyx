@@ -242,6 +242,7 @@ cdef class Fiber:
     cdef readonly bint is_main
     cdef readonly unsigned long long serial
     cdef public list scopes        # cleanup handler lists, innermost last
+    cdef public object vm          # the actor this fiber belongs to (upper layers)
     cdef object __weakref__
 
     # Manual "Fibers": join() returns the values of the start function or
@@ -256,15 +257,21 @@ cdef class Fiber:
         cdef Fiber cur = p.current
         if cur is self:
             raise _oserror(EDEADLK)
-        if self.joined or self.detached:
+        if self.joined or self.detached or self.joiner is not None:
             raise _oserror(EINVAL)
+        if cur is None:
+            raise RuntimeError("join() outside of a fiber")
+        # An interruption point even when the fiber already ended: a fiber
+        # that was interrupted raises here (manual, "Interruption API").
+        cur.proactor.check_park(cur)
         if self.state != FIBER_DONE:
-            if cur is None:
-                raise RuntimeError("join() outside of a fiber")
-            if self.joiner is not None:
-                raise _oserror(EINVAL)
             self.joiner = cur
-            p.suspend(_JoinWait(self))
+            try:
+                p.suspend(_JoinWait(self))
+            finally:
+                # Kept until now so that the handle stays unjoinable for
+                # others between the target's end and the joiner's resumption.
+                self.joiner = None
         self.joined = True
         if self.error is not None:
             err = self.error
@@ -272,9 +279,15 @@ cdef class Fiber:
             raise err
         return self.value
 
+    def _take_error(self):
+        """The error the fiber ended with (cleared), for the actor layer."""
+        err = self.error
+        self.error = None
+        return err
+
     def detach(self):
         """Let the fiber run on its own; its error will be printed, not re-raised."""
-        if self.joined or self.detached:
+        if self.joined or self.detached or self.joiner is not None:
             raise _oserror(EINVAL)
         self.detached = True
         if self.state == FIBER_DONE and self.error is not None:
@@ -295,7 +308,8 @@ cdef class Fiber:
 
     @property
     def joinable(self):
-        return not (self.joined or self.detached)
+        """False once joined or detached, and while another fiber joins it."""
+        return not (self.joined or self.detached or self.joiner is not None)
 
     @property
     def interruption_caught(self):
@@ -306,11 +320,14 @@ cdef class Fiber:
 
     @property
     def id(self):
-        return "%x:%d" % (id(self.proactor), self.serial)
+        """"engine:fiber" numbers, unique in the process; for debugging only."""
+        return "%d:%d" % (self.proactor.number, self.serial)
 
     def __repr__(self):
-        name = getattr(self.func, "__qualname__", repr(self.func))
         state = ("new", "running", "done")[self.state]
+        if self.func is None:
+            return "<fiber %s %s>" % (self.id, state)
+        name = getattr(self.func, "__qualname__", None) or repr(self.func)
         return "<fiber %s %s %s>" % (self.id, name, state)
 
     def __del__(self):
@@ -333,11 +350,18 @@ cdef class Fiber:
             self.error = e
         self.func = None
         self.args = None
-        try:
-            if self.scopes:
+        if self.error is not None and self.detached and not self.is_main:
+            # Manual "Dead fibers": the error is reported first, then the
+            # handlers of the root scope run.
+            p.report_detached(self, self.error)
+            self.error = None
+        # A VM being torn down runs no more cleanup handlers (its fibers are
+        # unwound only so that ``finally`` blocks release what they hold).
+        if self.scopes and not p.closing:
+            try:
                 p.run_root_cleanup(self)
-        except BaseException as e:
-            p.terminate(e, "a scope cleanup handler raised")
+            except BaseException as e:
+                p.terminate(e, "a scope cleanup handler raised")
         p.on_fiber_done(self)
 
 
@@ -348,8 +372,10 @@ cdef class _JoinWait:
         self.target = target
 
     def cancel(self, Fiber waiter):
-        if self.target.joiner is waiter:
-            self.target.joiner = None
+        # A target that already ended has made its joiner ready: the join
+        # completed, so it returns the result and the interruption waits for
+        # the next interruption point.
+        if self.target.joiner is waiter and self.target.state != FIBER_DONE:
             return True
         return False
 
@@ -368,6 +394,7 @@ cdef class _YieldWait:
 cdef _YieldWait YIELD_WAIT = _YieldWait()
 cdef object _tls = threading.local()
 cdef int _backend_probe = -1      # -1 unknown, 1 io_uring usable, 0 not
+cdef unsigned long long _nengines = 0   # numbers engines, for fiber ids unique in the process
 
 
 cpdef Proactor current():
@@ -411,11 +438,16 @@ cdef class Proactor:
     cdef bint stopping
     cdef bint closing
     cdef object fatal              # exception that terminates the VM
+    cdef object deadlock           # why the main fiber can never resume, if so
+    cdef readonly unsigned long long number   # engines created in this process so far
     cdef public object main_fiber
     cdef public object vm          # owner VM object (actors); free for upper layers
     cdef public object on_idle     # callable: more work may appear (actors)
 
     def __cinit__(self, backend=None):
+        global _nengines
+        _nengines += 1
+        self.number = _nengines
         self.epfd = -1
         self.wakefd = -1
         self.ready = deque()
@@ -483,7 +515,7 @@ cdef class Proactor:
         """Create a fiber running func(*args); post semantics (it runs later)."""
         return self.new_fiber(func, args, False)
 
-    cdef Fiber new_fiber(self, object func, tuple args, bint is_main):
+    cdef Fiber new_fiber(self, object func, tuple args, bint is_main, object vm=None):
         cdef Fiber f = Fiber.__new__(Fiber)
         if self.closing:
             raise RuntimeError("the engine is shutting down")
@@ -491,6 +523,13 @@ cdef class Proactor:
         f.func = func
         f.args = args
         f.is_main = is_main
+        # A fiber belongs to the VM of the fiber that spawned it.
+        if vm is not None:
+            f.vm = vm
+        else:
+            f.vm = self.current.vm if self.current is not None else self.vm
+        if f.vm is not None:
+            f.vm.fiber_started(f)
         self.nfibers += 1
         f.serial = self.nfibers
         f.glet = greenlet(f._bootstrap, self.hub)
@@ -498,17 +537,33 @@ cdef class Proactor:
         self.ready.append(f)
         return f
 
+    def spawn_main(self, vm, func, *args):
+        """Create the main fiber of a VM that shares this proactor."""
+        return self.new_fiber(func, args, True, vm)
+
     @property
     def current_fiber(self):
         return self.current
 
     cdef int check_park(self, Fiber f) except -1:
-        if f is None:
-            raise RuntimeError("suspending call outside of a fiber")
-        if f.no_suspend > 0:
-            raise RuntimeError("fiber suspension is forbidden here (this_fiber.forbid_suspend())")
+        """The checks of every interruption point, made before it registers anything."""
+        self.check_suspend(f)
         if f.interrupted and f.no_interrupt == 0:
             raise FiberInterrupted()
+        return 0
+
+    cdef int check_suspend(self, Fiber f) except -1:
+        """The checks of every suspending call (mutex.lock() is not an interruption point)."""
+        if f is None:
+            raise RuntimeError("suspending call outside of a fiber")
+        if getcurrent() is not f.glet:
+            # A greenlet the user created inside the fiber: the hub only ever
+            # switches back to the fiber's own greenlet, so parking this one
+            # would strand it (docs/fibers.md, "Greenlets and generators").
+            raise RuntimeError("a suspending call was made from a greenlet that is not "
+                               "the fiber's own (see docs/fibers.md)")
+        if f.no_suspend > 0:
+            raise RuntimeError("fiber suspension is forbidden here (this_fiber.forbid_suspend())")
         if self.closing:
             raise RuntimeError("the engine is shutting down")
         return 0
@@ -520,9 +575,7 @@ cdef class Proactor:
         return f
 
     cdef int switch_to_hub(self, Fiber f) except -1:
-        if getcurrent() is not f.glet:
-            raise RuntimeError("a suspending call was made from a greenlet that is not "
-                               "the fiber's own (see docs/fibers.md)")
+        # check_park() made sure f's own greenlet is the one parking.
         self.hub.switch()
         return 0
 
@@ -617,8 +670,13 @@ cdef class Proactor:
         f.glet = None
         self.live.discard(f)
         if f.joiner is not None:
-            self.ready.append(f.joiner)
-            f.joiner = None
+            self.ready.append(f.joiner)    # join() clears f.joiner when it resumes
+        if f.vm is not None and f.vm is not self.vm:
+            # A VM sharing this proactor: its own rules (actors), not the loop's.
+            f.vm.fiber_done(f)
+            return
+        if f.vm is not None:
+            f.vm.fiber_done(f)
         if f.error is not None:
             if f.is_main:
                 # Manual "Dead fibers": an error escaping the main fiber ends the VM.
@@ -650,10 +708,14 @@ cdef class Proactor:
         if self.fatal is None:
             self.fatal = exc
             try:
-                sys.stderr.write("emilua: VM terminated: %s: %r\n" % (reason, exc))
+                sys.stderr.write("emilua: VM terminated: %s:\n" % (reason,))
+                traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+                sys.stderr.flush()
             except Exception:
                 pass
         self.stopping = True
+        if self.closing:
+            return                     # teardown is already unwinding every fiber
         f = self.current
         if f is not None and getcurrent() is not self.hub:
             self.hub.switch()
@@ -670,6 +732,25 @@ cdef class Proactor:
     def stop(self):
         """Stop the loop as soon as the current fiber suspends."""
         self.stopping = True
+
+    @property
+    def closing(self):
+        """Whether the engine is tearing its fibers down."""
+        return self.closing
+
+    def own_fiber(self):
+        """The current fiber, if the caller runs on that fiber's own greenlet.
+
+        Raises RuntimeError outside a fiber and in a greenlet created by user
+        code inside one (scopes belong to the fiber's own call stack).
+        """
+        cdef Fiber f = self.current
+        if f is None:
+            raise RuntimeError("not inside a fiber")
+        if getcurrent() is not f.glet:
+            raise RuntimeError("scopes cannot be used from a greenlet that is not the "
+                               "fiber's own (see docs/fibers.md)")
+        return f
 
     # ----------------------------------------------------------------- loop
 
@@ -695,8 +776,8 @@ cdef class Proactor:
                 self.release_kernel_resources()
         if self.fatal is not None:
             raise self.fatal
-        if mf.state != FIBER_DONE:
-            raise DeadlockError("the main fiber can never be resumed")
+        if self.deadlock is not None:
+            raise DeadlockError(self.deadlock)
         mf.joined = True
         if mf.error is not None:
             err = mf.error
@@ -723,11 +804,11 @@ cdef class Proactor:
                 self.run_posted()
                 continue
             if not self.ready and self.inflight == 0 and self.ntimers == 0:
-                if self.keepalive > 0:
-                    pass
-                elif self.on_idle is not None and self.on_idle():
+                # Nothing can wake a fiber but another thread (keepalive) or
+                # garbage whose finalizers change state (dropped channels).
+                if self.on_idle is not None and self.idle_changed():
                     continue
-                else:
+                if self.keepalive <= 0:
                     if self.live:
                         self.report_deadlock()
                     return 0
@@ -738,12 +819,32 @@ cdef class Proactor:
                 self.poll_epoll(block)
             self.expire_timers()
 
+    cdef bint idle_changed(self) except -1:
+        cdef Py_ssize_t before_ready = len(self.ready)
+        cdef Py_ssize_t before_keep = self.keepalive
+        self.on_idle()
+        return (len(self.ready) != before_ready or self.keepalive != before_keep
+                or bool(self.posted))
+
     cdef void report_deadlock(self):
+        """Name each primitive that blocks fibers nothing can wake any more.
+
+        Called when no fiber is ready and no kernel op, timer or other thread
+        can make one ready. The main fiber's wait becomes run()'s DeadlockError.
+        """
+        cdef Fiber f
+        groups = {}                    # id(waiter) -> (waiter, [fibers])
         for f in sorted(self.live, key=lambda f: (<Fiber>f).serial):
-            w = (<Fiber>f).waiter
+            w = f.waiter
+            groups.setdefault(id(w), (w, []))[1].append(f)
+            if f is self.main_fiber:
+                self.deadlock = "the main fiber waits on %r, which nothing can signal any more" % (w,)
+        for w, fibers in groups.values():
+            names = ", ".join(
+                [f.id + (" (main)" if f.is_main else "") for f in fibers])
             try:
-                sys.stderr.write("emilua: possible deadlock: fiber %s waits on %r\n" % (
-                    (<Fiber>f).id, w))
+                sys.stderr.write("emilua: possible deadlock: %r blocks fiber%s %s\n" % (
+                    w, "s" if len(fibers) > 1 else "", names))
             except Exception:
                 pass
 
@@ -1506,6 +1607,190 @@ def raw_connect(int fd, bytes sockaddr_bytes):
     memcpy(&ss, <char *>sockaddr_bytes, alen)
     if connect(fd, <sockaddr *>&ss, <socklen_t>alen) < 0:
         raise _oserror(errno)
+
+
+# ------------------------------------------------------ sync primitives
+#
+# Manual: "mutex", "condition_variable". They live in the core because a
+# lock/unlock pair is on the hot path of any program that shares an IO object
+# between fibers; bench/sync.py measures them. Waking a fiber is a post: it is
+# appended to its proactor's ready queue and runs when the waker suspends.
+
+
+cdef inline Fiber _sync_caller(str what):
+    cdef Proactor p = current()
+    if p is None or p.current is None:
+        raise RuntimeError("%s outside of a fiber" % (what,))
+    return p.current
+
+
+cdef class Mutex:
+    """A mutex for the fibers of one engine (manual: "mutex").
+
+    lock() has dispatch semantics: an unlocked mutex is taken with no context
+    switch. Fibers that find it locked queue in FIFO order and unlock() hands
+    the mutex straight to the first of them, so it is never free in between
+    and no later caller can overtake a waiter. lock() suspends but is not an
+    interruption point: interrupt() leaves a queued fiber where it is.
+    """
+    cdef bint locked
+    cdef Fiber owner              # the fiber that took it last (diagnostics, wait())
+    cdef object waiters           # deque of Fiber
+
+    def __cinit__(self):
+        self.waiters = deque()
+
+    def lock(self):
+        """Lock the mutex, parking until it is handed over if it is locked.
+
+        Not an interruption point. Raises RuntimeError under
+        this_fiber.forbid_suspend(), even when the mutex is free (the
+        suspension check does not depend on contention, as in the manual's
+        engine).
+        """
+        cdef Fiber f = _sync_caller("mutex.lock()")
+        f.proactor.check_suspend(f)
+        if not self.locked:
+            self.locked = True
+            self.owner = f
+            return
+        self.park(f)
+
+    cdef int park(self, Fiber f) except -1:
+        """Queue f and park it until unlock() hands the mutex over."""
+        self.waiters.append(f)
+        f.waiter = self
+        try:
+            f.proactor.switch_to_hub(f)
+        except BaseException:
+            # Only the engine's own teardown throws into a parked fiber.
+            if self.owner is f:
+                self.release()
+            else:
+                try:
+                    self.waiters.remove(f)
+                except ValueError:
+                    pass
+            raise
+        finally:
+            f.waiter = None
+        return 0
+
+    def unlock(self):
+        """Unlock the mutex; the longest waiter, if any, now owns it.
+
+        Raises OSError(EPERM) if the mutex is not locked. Any fiber may
+        unlock it, as in the manual's engine. Never suspends.
+        """
+        if not self.locked:
+            raise _oserror(EPERM)
+        self.release()
+
+    cdef void release(self):
+        cdef Fiber nxt
+        if self.waiters:
+            nxt = <Fiber>self.waiters.popleft()
+            self.owner = nxt
+            nxt.proactor.ready.append(nxt)
+        else:
+            self.locked = False
+            self.owner = None
+
+    def cancel(self, Fiber f):
+        # Waiter protocol of Proactor.withdraw(): interruption never takes a
+        # fiber out of a mutex queue.
+        return False
+
+    def __enter__(self):
+        self.lock()
+        return self
+
+    def __exit__(self, *exc):
+        self.unlock()
+
+    def __repr__(self):
+        if not self.locked:
+            return "<mutex at 0x%x unlocked>" % (id(self),)
+        owner = self.owner.id if self.owner is not None else "?"
+        return "<mutex at 0x%x locked by fiber %s, %d waiting>" % (
+            id(self), owner, len(self.waiters))
+
+
+cdef class ConditionVariable:
+    """A condition variable (manual: "condition_variable").
+
+    wait() is an interruption point; the mutex is always re-acquired before
+    wait() returns or raises. Notifications wake waiters in FIFO order and
+    may be sent without holding the mutex (manual, "Notifying without a
+    lock"): a notification finds the waiters registered at that moment.
+    """
+    cdef object waiters           # deque of Fiber
+
+    def __cinit__(self):
+        self.waiters = deque()
+
+    def wait(self, Mutex m not None):
+        """Unlock m, park until notified, lock m again.
+
+        Interruption point: an interrupted waiter leaves the queue at once (so
+        it never takes a notification meant for another waiter), re-acquires
+        m, then raises FiberInterrupted. A notification delivered before the
+        interruption wins: wait() returns and the next interruption point
+        raises. Raises OSError(EPERM) if the calling fiber does not hold m.
+        """
+        cdef Fiber f = _sync_caller("condition_variable.wait()")
+        if not m.locked or m.owner is not f:
+            raise _oserror(EPERM)
+        f.proactor.check_park(f)
+        self.waiters.append(f)
+        m.release()
+        f.waiter = self
+        f.cancelled_wait = False
+        try:
+            f.proactor.switch_to_hub(f)
+        except BaseException:
+            try:
+                self.waiters.remove(f)
+            except ValueError:
+                pass
+            raise
+        finally:
+            f.waiter = None
+        if not m.locked:
+            m.locked = True
+            m.owner = f
+        else:
+            m.park(f)
+        if f.cancelled_wait:
+            f.cancelled_wait = False
+            raise FiberInterrupted()
+
+    def notify_one(self):
+        """Wake the longest waiter, if any. Never suspends."""
+        cdef Fiber f
+        if self.waiters:
+            f = <Fiber>self.waiters.popleft()
+            f.proactor.ready.append(f)
+
+    def notify_all(self):
+        """Wake every waiter, in the order they started waiting. Never suspends."""
+        cdef Fiber f
+        waiters = self.waiters
+        while waiters:
+            f = <Fiber>waiters.popleft()
+            f.proactor.ready.append(f)
+
+    def cancel(self, Fiber f):
+        # Waiter protocol of Proactor.withdraw(): an interrupted waiter that
+        # was not notified yet leaves the queue.
+        try:
+            self.waiters.remove(f)
+        except ValueError:
+            return False
+        return True
+
+    def __repr__(self):
+        return "<condition_variable at 0x%x, %d waiting>" % (id(self), len(self.waiters))
 
 
 class _Shutdown(BaseException):

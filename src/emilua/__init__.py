@@ -4,6 +4,8 @@ Blocking-looking code runs in fibers; a suspending call parks only the calling
 fiber while the proactor (io_uring, or epoll) drives the kernel.
 """
 
+from emilua import condition_variable, mutex
+from emilua._actor import ChannelClosedError, NoSendersError, inbox, spawn_vm
 from emilua._core.proactor import DeadlockError, FiberInterrupted
 from emilua._fiber import (
     run,
@@ -17,9 +19,15 @@ from emilua._fiber import (
 __version__ = "0.4.0"
 
 __all__ = [
+    "ChannelClosedError",
+    "NoSendersError",
+    "inbox",
+    "spawn_vm",
     "DeadlockError",
     "FiberInterrupted",
     "__version__",
+    "condition_variable",
+    "mutex",
     "run",
     "scope",
     "scope_cleanup_pop",

@@ -96,10 +96,21 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, os.path.dirname(program))
 
     def run_program() -> None:
-        runpy.run_path(program, init_globals={"_CONTEXT": "main"}, run_name="__main__")
+        from emilua._actor import current_vm
+
+        vm = current_vm()
+        vm.module = program
+        vm.namespace = runpy.run_path(
+            program, init_globals={"_CONTEXT": "main"}, run_name="__main__"
+        )
 
     try:
-        emilua.run(run_program, backend=opts.get("backend"))
+        try:
+            emilua.run(run_program, backend=opts.get("backend"))
+        finally:
+            from emilua._actor import join_threads
+
+            join_threads()
     except SystemExit as e:
         code = e.code
         if code is None:

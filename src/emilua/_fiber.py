@@ -31,7 +31,11 @@ def run(main: Callable[..., Any], *args: Any, backend: str | None = None) -> Any
     where the kernel refuses io_uring) or ``"epoll"``; ``EMILUA_BACKEND`` sets
     the default.
     """
-    return _core.Proactor(backend).run(main, *args)
+    from emilua._actor import VM
+
+    p = _core.Proactor(backend)
+    p.vm = VM(p, "main")
+    return p.run(main, *args)
 
 
 def _proactor() -> _core.Proactor:
@@ -105,11 +109,10 @@ class _ThisFiber:
 this_fiber = _ThisFiber()
 
 
-def _current_fiber() -> _core.Fiber:
-    f = _proactor().current_fiber
-    if f is None:
-        raise RuntimeError("not inside a fiber")
-    return f
+def _own_fiber() -> _core.Fiber:
+    # Scopes follow the fiber's own call stack; a greenlet created inside the
+    # fiber has a stack of its own, so it may not touch them.
+    return _proactor().own_fiber()  # type: ignore[no-any-return]
 
 
 def _scopes(f: _core.Fiber) -> list[list[Callable[[], Any]]]:
@@ -119,11 +122,16 @@ def _scopes(f: _core.Fiber) -> list[list[Callable[[], Any]]]:
 
 
 def run_cleanup_handlers(handlers: list[Callable[[], Any]]) -> None:
-    """Run handlers in reverse order with interruption disabled.
+    """Run *handlers* last first, with interruption disabled; they may suspend.
 
     Manual ("The scope() facility"): a handler that raises terminates the VM.
+    While the engine tears a VM down no handler runs: the fibers are only
+    unwound so that ``finally`` blocks release what they hold.
     """
     p = _proactor()
+    if p.closing:
+        handlers.clear()
+        return
     p.disable_interruption()
     try:
         while handlers:
@@ -131,7 +139,8 @@ def run_cleanup_handlers(handlers: list[Callable[[], Any]]) -> None:
             try:
                 h()
             except BaseException as e:
-                p.terminate(e, "a scope cleanup handler raised")
+                handlers.clear()
+                p.terminate(e, f"the scope cleanup handler {h!r} raised")
                 raise
     finally:
         if p.current_fiber is not None:
@@ -139,15 +148,23 @@ def run_cleanup_handlers(handlers: list[Callable[[], Any]]) -> None:
 
 
 def scope_cleanup_push(handler: Callable[[], Any]) -> None:
-    """Register *handler* in the innermost scope of the calling fiber."""
+    """Register *handler* in the innermost scope of the calling fiber.
+
+    Handlers run in reverse order of registration when the scope ends, by
+    any path (manual, "The scope() facility"). Outside any ``scope()`` the
+    innermost scope is the fiber's root scope, which ends with the fiber.
+    """
     if not callable(handler):
         raise TypeError("scope_cleanup_push() needs a callable")
-    _scopes(_current_fiber())[-1].append(handler)
+    _scopes(_own_fiber())[-1].append(handler)
 
 
 def scope_cleanup_pop(execute: bool = True) -> None:
-    """Remove the last handler of the innermost scope, running it if *execute*."""
-    handlers = _scopes(_current_fiber())[-1]
+    """Remove the last handler of the innermost scope; run it if *execute*.
+
+    Raises RuntimeError if the innermost scope has no handler left.
+    """
+    handlers = _scopes(_own_fiber())[-1]
     if not handlers:
         raise RuntimeError("scope_cleanup_pop(): the innermost scope has no handler")
     h = handlers.pop()
@@ -156,21 +173,32 @@ def scope_cleanup_pop(execute: bool = True) -> None:
 
 
 class _Scope:
-    __slots__ = ("_fiber",)
+    __slots__ = ("_fiber", "_handlers")
 
     def __enter__(self) -> _Scope:
-        self._fiber = _current_fiber()
-        _scopes(self._fiber).append([])
+        self._fiber = _own_fiber()
+        self._handlers: list[Callable[[], Any]] = []
+        _scopes(self._fiber).append(self._handlers)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        handlers = self._fiber.scopes.pop()
-        run_cleanup_handlers(handlers)
+        stack = self._fiber.scopes
+        # Normally our list is the innermost one. A generator that left a
+        # scope open across a yield may have pushed one above it; only our own
+        # list is ours to remove (docs/fibers.md, "Greenlets and generators").
+        for i in range(len(stack) - 1, 0, -1):
+            if stack[i] is self._handlers:
+                del stack[i]
+                break
+        run_cleanup_handlers(self._handlers)
 
 
 def scope(f: Callable[[], Any] | None = None) -> Any:
     """``scope(f)`` runs f in a new cleanup scope and returns its result;
     ``with scope():`` does the same for a block (manual, "The scope() facility").
+
+    The scope's handlers run when it ends: normally, by an exception, or by
+    interruption.
     """
     if f is None:
         return _Scope()
