@@ -93,6 +93,9 @@ def _copy(value: Any, path: set[int], moves: list[_Moved]) -> Any:
         return value
     if isinstance(value, Channel):
         return value._clone()
+    clone = getattr(type(value), "_clone_address", None)
+    if clone is not None:
+        return clone(value)
     if value is inbox:
         # Sending the rx-end sends an address: the receiver gets a tx-channel.
         return current_vm().address()
@@ -720,6 +723,10 @@ def _spawn_thread(
 
 
 def join_threads() -> None:
-    """Wait for every VM thread (the process lives while its VMs live)."""
+    """Wait for every VM thread and process actor (the program lives while its
+    VMs live)."""
     while _threads:
         _threads.pop().join()
+    mod = sys.modules.get("emilua._process_actor")
+    if mod is not None:
+        mod.join_children()
