@@ -18,10 +18,12 @@ the mailbox's thread is posted to its proactor (eventfd wake-up).
 
 from __future__ import annotations
 
+import builtins
 import errno as _errno
 import gc
+import importlib.util
+import io
 import os
-import runpy
 import sys
 import threading
 import traceback
@@ -621,12 +623,46 @@ def _resolve_module(module: str) -> tuple[str, str]:
 
 
 def run_module(kind: str, target: str, context: str) -> dict[str, Any]:
-    """Run a VM's entry module in a fresh namespace with _CONTEXT set."""
+    """Run a VM's entry module in a fresh namespace with _CONTEXT set.
+
+    runpy is not used: run_path() (and run_module() with alter_sys) installs
+    the module as sys.modules['__main__'] and restores the previous entry when
+    it returns. Entry modules of VMs interleave (fibers of one thread, or
+    threads), so the restores come out of order and leave a finished VM's
+    namespace in sys.modules, keeping its channels (and their targets) alive
+    for ever. Nothing process-wide is touched here.
+    """
+    ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "_CONTEXT": context}
     if kind == "path":
-        return runpy.run_path(target, init_globals={"_CONTEXT": context}, run_name="__main__")
-    return runpy.run_module(
-        target, init_globals={"_CONTEXT": context}, run_name="__main__", alter_sys=False
-    )
+        path = target
+        if os.path.isdir(path):
+            path = os.path.join(path, "__main__.py")
+        with io.open_code(path) as f:
+            source = f.read()
+        code = compile(source, path, "exec", dont_inherit=True)
+        ns.update(__file__=path, __package__=None, __loader__=None, __spec__=None)
+    else:
+        spec = importlib.util.find_spec(target)
+        if spec is None:
+            raise ModuleNotFoundError(f"no module named {target!r}", name=target)
+        if spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(target + ".__main__")
+            if spec is None:
+                raise ImportError(f"{target!r} is a package with no __main__ module")
+        loader = spec.loader
+        get_code = getattr(loader, "get_code", None)
+        code = get_code(spec.name) if get_code is not None else None
+        if code is None:
+            raise ImportError(f"no code object available for {spec.name!r}")
+        ns.update(
+            __file__=spec.origin,
+            __cached__=spec.cached,
+            __package__=spec.parent,
+            __loader__=loader,
+            __spec__=spec,
+        )
+    exec(code, ns)
+    return ns
 
 
 def _check_master(vm: VM, new_master: bool) -> None:
