@@ -911,25 +911,33 @@ cdef class Proactor:
 
     cdef int poll_uring(self, bint block) except -1:
         cdef __kernel_timespec ts
-        cdef __kernel_timespec *tsp = NULL
         cdef io_uring_cqe *cqe = NULL
         cdef int ret
         cdef double timeout
         self.arm_wake()
         if block:
             timeout = self.next_timeout()
-            if timeout >= 0:
-                ts.tv_sec = <int64_t>timeout
-                ts.tv_nsec = <long long>((timeout - ts.tv_sec) * 1e9)
-                tsp = &ts
+            if timeout < 0:
+                # Always give a timeout: without one, liburing (2.3) enters the
+                # kernel again after an io_uring_enter(2) that submitted SQEs
+                # but whose wait a signal cut short, and that second wait
+                # sleeps with the signal's Python handler still pending.
+                timeout = 3600.0
+            ts.tv_sec = <int64_t>timeout
+            ts.tv_nsec = <long long>((timeout - ts.tv_sec) * 1e9)
             with nogil:
-                ret = io_uring_submit_and_wait_timeout(&self.ring, &cqe, 1, tsp, NULL)
+                ret = io_uring_submit_and_wait_timeout(&self.ring, &cqe, 1, &ts, NULL)
         else:
             ret = io_uring_submit_and_get_events(&self.ring)
         if ret < 0 and ret != -ETIME and ret != -EINTR and ret != -EAGAIN and ret != -EBUSY:
             raise _oserror(-ret)
         self.reap_uring()
-        if ret == -EINTR:
+        if block:
+            # A signal that interrupts the wait does not always surface as
+            # -EINTR: when the same io_uring_enter(2) also submitted SQEs it
+            # returns the submitted count. Python's handlers only run when
+            # asked (the hub executes no bytecode), so ask after every wait;
+            # it costs one flag test when no signal is pending.
             PyErr_CheckSignals()
         return 0
 
