@@ -199,9 +199,16 @@ _PENDING, _TAKEN, _WITHDRAWN, _REJECTED = range(4)
 
 
 class _Send:
-    """A message waiting for a receiver, and the parked sender."""
+    """A message waiting for a receiver, and the parked sender.
 
-    __slots__ = ("msg", "moves", "state", "fiber", "proactor", "remote")
+    ``parked`` is true only while the sender sits in ``suspend()`` for this
+    send; it is read and written on the sender's thread only. A message can
+    be taken before the sender parks (a receiver was already waiting), and a
+    fiber that is not parked must not be made ready: it would resume from
+    whatever it parks on next.
+    """
+
+    __slots__ = ("msg", "moves", "state", "fiber", "proactor", "remote", "parked")
 
     def __init__(self, msg: Any, moves: list[_Moved], fiber: Any, p: Any) -> None:
         self.msg = msg
@@ -210,6 +217,7 @@ class _Send:
         self.fiber = fiber
         self.proactor = p
         self.remote = False
+        self.parked = False
 
     def cancel(self, fiber: Any) -> bool:
         # Interruption of the sender: withdraw the message unless taken already.
@@ -227,15 +235,20 @@ class _Send:
             if self.state != _PENDING:
                 return
             self.state = state
-        p = self.proactor
+        self.notify()
+
+    def notify(self) -> None:
+        """The message was taken or rejected: resume the sender."""
         if self.remote:
-            p.post(lambda: self._wake_remote())
-        else:
-            p.wake(self.fiber)
+            self.proactor.post(self._wake_remote)
+        elif self.parked:
+            self.proactor.wake(self.fiber)
 
     def _wake_remote(self) -> None:
+        # On the sender's thread.
         self.proactor.keepalive -= 1
-        self.proactor.wake(self.fiber)
+        if self.parked:
+            self.proactor.wake(self.fiber)
 
     def __repr__(self) -> str:
         return "channel send"
@@ -271,6 +284,9 @@ class Mailbox:
         self.receiver: _Receive | None = None
         self.nsenders = 0
         self.kept_alive = False
+        # Sends posted from other threads and not offered yet. close() rejects
+        # them: once the VM's thread is gone nothing would run the posted offer.
+        self.incoming: set[_Send] = set()
 
     # -- sender accounting (any thread) --
 
@@ -323,6 +339,9 @@ class Mailbox:
     # -- on the mailbox's thread --
 
     def offer(self, op: _Send) -> None:
+        if op.remote:
+            with _lock:
+                self.incoming.discard(op)
         if self.closed:
             op.settle(_REJECTED)
             return
@@ -335,16 +354,9 @@ class Mailbox:
             self.receiver = None
             r.value = op.msg
             self.p.wake(r.fiber)
-            self._ack(op)
+            op.notify()
             return
         self.queue.append(op)
-
-    def _ack(self, op: _Send) -> None:
-        p = op.proactor
-        if op.remote:
-            p.post(op._wake_remote)
-        else:
-            p.wake(op.fiber)
 
     def take(self) -> tuple[bool, Any]:
         while self.queue:
@@ -353,7 +365,7 @@ class Mailbox:
                 if op.state != _PENDING:
                     continue
                 op.state = _TAKEN
-            self._ack(op)
+            op.notify()
             return True, op.msg
         return False, None
 
@@ -385,15 +397,16 @@ class Mailbox:
     def close(self) -> None:
         if self.closed:
             return
-        self.closed = True
+        with _lock:
+            self.closed = True
+            incoming = list(self.incoming)
+            self.incoming.clear()
         self._release_keepalive()
+        for op in incoming:
+            op.settle(_REJECTED)
         while self.queue:
             op = self.queue.popleft()
-            with _lock:
-                if op.state != _PENDING:
-                    continue
-                op.state = _REJECTED
-            self._ack(op)
+            op.settle(_REJECTED)
         r = self.receiver
         if r is not None:
             self.receiver = None
@@ -442,19 +455,34 @@ class Channel:
         try:
             if box.p is p:
                 box.offer(op)
-                if op.state == _PENDING:
-                    p.suspend(op)
             else:
                 op.remote = True
-                p.keepalive += 1
-                try:
+                with _lock:
+                    if box.closed:
+                        op.state = _REJECTED
+                    else:
+                        box.incoming.add(op)
+                if op.state == _PENDING:
+                    p.keepalive += 1
                     box.p.post(lambda: box.offer(op))
-                except Exception:
-                    op.cancel(f)
-                    raise ChannelClosedError() from None
-                p.suspend(op)
-        except BaseException:
-            if op.state == _WITHDRAWN or op.state == _PENDING:
+            if op.state == _PENDING:
+                op.parked = True
+                try:
+                    p.suspend(op)
+                finally:
+                    op.parked = False
+        except BaseException as exc:
+            # suspend() raised before parking (a pending interruption, or
+            # suspension forbidden) or was unwound: withdraw the message.
+            if op.cancel(f) or op.state == _WITHDRAWN:
+                _restore_moves(moves)
+                raise
+            if op.state == _TAKEN and isinstance(exc, FiberInterrupted):
+                # Taken concurrently before the interruption was seen: the
+                # send completed; the interruption stays pending for the next
+                # interruption point (manual, "Interruption API").
+                return
+            if op.state == _REJECTED:
                 _restore_moves(moves)
             raise
         if op.state == _REJECTED:
@@ -546,7 +574,12 @@ class VM:
         return ns is not None and any(v is inbox for v in list(ns.values()))
 
     def maybe_end(self) -> None:
-        if self.nfibers == 0 and self.mailbox.nsenders == 0 and not self.ended:
+        # Manual, "Channels and resources": tx-channels hold only a weak
+        # reference to the VM, so a VM whose last fiber ended closes even while
+        # addresses of it exist (a send then raises ChannelClosedError instead
+        # of parking for ever). What tx-channels keep alive is the execution
+        # context: the proactor keeps running while a fiber waits in receive().
+        if self.nfibers == 0 and not self.ended:
             self.end()
 
     def end(self) -> None:
