@@ -1022,6 +1022,10 @@ cdef class Proactor:
                     return
             io_uring_prep_cancel_fd(sqe, h.fd, IORING_ASYNC_CANCEL_ALL)
             io_uring_sqe_set_data64(sqe, CANCEL_TAG)
+            # Submit now: an armed recv stays armed until the cancel reaches
+            # the kernel, and would take bytes the peer sends after close(),
+            # cancel() or release() returned (the new owner's bytes).
+            io_uring_submit(&self.ring)
         else:
             for lst in (h.rwait, h.wwait):
                 if lst:
@@ -1504,6 +1508,13 @@ cdef class Proactor:
             io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
             self.submitted(op, h)
             return self.park_op(f, op)
+        # The registration is edge-triggered and an edge seen earlier (by the
+        # hub or another op) is not reported again: check the level first.
+        import select
+        poller = select.poll()
+        poller.register(h.fd, POLLOUT if write else POLLIN)
+        if poller.poll(0):
+            return 0
         self.wait_ready(f, h, write)
         if h.closed:
             raise _oserror(ECANCELED)

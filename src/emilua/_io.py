@@ -50,20 +50,39 @@ class IOObject:
         return self._h is not None and not self._h.closed
 
     def close(self) -> None:
-        """Close the object; operations in flight finish with ECANCELED."""
-        self._handle().close()
+        """Close the object; operations in flight finish with ECANCELED.
+
+        The fd number stays allocated until the kernel completed every
+        cancelled operation (io_uring holds the open file, not the number), so
+        a socket created afterwards can never receive data meant for this one.
+        Closing a closed object does nothing, as in Boost.Asio.
+        """
+        h = self._h
+        if h is not None and not h.closed:
+            h.close()
 
     def cancel(self) -> None:
         """Cancel every operation in flight; they raise OSError(ECANCELED)."""
         self._handle().cancel()
 
     def release(self) -> file_descriptor:
-        """Give up the native fd: operations in flight are cancelled first."""
+        """Give up the native fd and return it as a file_descriptor.
+
+        Operations in flight finish with ECANCELED (manual: "release"). While a
+        cancelled io_uring operation still holds the file, the caller gets a
+        duplicate (a new fd number for the same open file description) and the
+        old number is closed once the kernel let go of it. The object is closed
+        afterwards.
+        """
         h = self._handle()
         if h.busy:
             h.cancel()
-            raise OSError(_errno.EBUSY, "operations still in flight; retry after they end")
-        return file_descriptor._adopt(h.detach())
+        if h.busy:
+            fd = os.dup(h.fd)  # close-on-exec, like every fd Python creates
+            h.close()
+        else:
+            fd = h.detach()
+        return file_descriptor._adopt(fd)
 
     def _move_out(self) -> int:
         """Detach the fd for sending to another actor (EBUSY with ops in flight)."""
@@ -127,8 +146,17 @@ def set_option(fd: int, allowed: frozenset[str], opt: str, value: Any) -> None:
                 raise TypeError(f"option {opt!r} takes an int")
             s.setsockopt(level, name, value)
         else:
-            enabled, timeout = value
-            s.setsockopt(level, name, _LINGER.pack(bool(enabled), int(timeout)))
+            try:
+                enabled, timeout = value
+            except (TypeError, ValueError):
+                raise TypeError("option 'linger' takes a pair (enabled: bool, timeout: int)") from None
+            if (
+                not isinstance(enabled, bool)
+                or isinstance(timeout, bool)
+                or not isinstance(timeout, int)
+            ):
+                raise TypeError("option 'linger' takes a pair (enabled: bool, timeout: int)")
+            s.setsockopt(level, name, _LINGER.pack(enabled, timeout))
     finally:
         s.detach()
 

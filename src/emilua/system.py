@@ -10,7 +10,6 @@ import stat
 import sys
 from typing import Any
 
-from emilua import _io
 from emilua._fiber import _proactor
 from emilua.file_descriptor import file_descriptor
 
@@ -24,48 +23,52 @@ environment: dict[str, str] = dict(os.environ)
 class _StdStream:
     """stdin/stdout/stderr as streams that never block the engine.
 
-    Pipes, FIFOs and terminals are reopened through /proc/self/fd as a new
-    O_NONBLOCK open file description (setting O_NONBLOCK on the inherited one
-    would change it for every process sharing it). Other kinds (regular
-    files, sockets) use a duplicate of the fd.
+    Each operation works on its own fd, closed when the operation ends, so
+    an engine that finished leaves no fd behind. Pipes, FIFOs and terminals
+    are reopened through /proc/self/fd as a new O_NONBLOCK open file
+    description (setting O_NONBLOCK on the inherited one would change it for
+    every process sharing it). A socket is duplicated and used with
+    MSG_DONTWAIT; a regular file or a device that cannot be reopened is
+    duplicated (regular files never wait for readiness).
     """
 
-    __slots__ = ("_fileno", "_write", "_obj", "_owner")
+    __slots__ = ("_fileno", "_write")
 
     def __init__(self, fileno: int, write: bool) -> None:
         self._fileno = fileno
         self._write = write
-        self._obj: _io.IOObject | None = None
-        self._owner: Any = None
 
-    def _io(self) -> _io.IOObject:
-        p = _proactor()
-        if self._obj is None or self._owner is not p or not self._obj.is_open:
-            self._obj = _io.IOObject()
-            self._obj._p = p
-            self._obj._adopt_fd(self._open())
-            self._owner = p
-        return self._obj
-
-    def _open(self) -> int:
+    def _open(self) -> tuple[int, bool]:
+        """A close-on-exec fd for one operation, and whether it is a socket."""
         st = os.fstat(self._fileno)
+        if stat.S_ISSOCK(st.st_mode):
+            return os.dup(self._fileno), True
         if stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode):
             flags = (os.O_WRONLY if self._write else os.O_RDONLY) | os.O_NONBLOCK | os.O_CLOEXEC
             try:
-                return os.open(f"/proc/self/fd/{self._fileno}", flags | os.O_NOCTTY)
+                return os.open(f"/proc/self/fd/{self._fileno}", flags | os.O_NOCTTY), False
             except OSError:
+                # ENXIO: a FIFO without a reader; /proc not mounted.
                 pass
-        fd = os.dup(self._fileno)
-        os.set_inheritable(fd, False)
-        return fd
+        return os.dup(self._fileno), False  # Python's dup() is close-on-exec
 
     def read_some(self, buffer: Any) -> int:
-        """Read from stdin; return the count. Interruption point. EOFError at the end."""
+        """Read from stdin; return the count. Interruption point.
+
+        Raises EOFError at the end of the stream; an empty buffer returns 0.
+        """
         if self._write:
             raise OSError(_errno.EBADF, "not a readable stream")
-        obj = self._io()
-        n: int = obj._p.read(obj._handle(), buffer, -1)  # type: ignore[union-attr]
-        if n == 0 and len(buffer) > 0:
+        p = _proactor()
+        if len(buffer) == 0:
+            return 0
+        fd, is_socket = self._open()
+        h = p.handle(fd)
+        try:
+            n: int = p.recv(h, buffer, 0) if is_socket else p.read(h, buffer, -1)
+        finally:
+            h.close()
+        if n == 0:
             raise EOFError("end of stream")
         return n
 
@@ -75,8 +78,14 @@ class _StdStream:
             raise OSError(_errno.EBADF, "not a writable stream")
         if isinstance(buffer, str):
             buffer = buffer.encode()
-        obj = self._io()
-        return obj._p.write(obj._handle(), buffer, -1)  # type: ignore[union-attr,no-any-return]
+        p = _proactor()
+        fd, is_socket = self._open()
+        h = p.handle(fd)
+        try:
+            n: int = p.send(h, buffer, 0) if is_socket else p.write(h, buffer, -1)
+        finally:
+            h.close()
+        return n
 
     def dup(self) -> file_descriptor:
         fd = os.dup(self._fileno)

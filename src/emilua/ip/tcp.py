@@ -91,10 +91,16 @@ class _Endpointed(_io.IOObject):
         self._family = family
 
     def assign(self, address_family: Any, fd: file_descriptor) -> None:
-        """Take ownership of an existing native socket."""
+        """Take ownership of an existing native socket.
+
+        *fd* is consumed: it is closed when this object closes. Raises
+        OSError(EALREADY) if this object is open.
+        """
         family = _family(address_family)
         if not isinstance(fd, file_descriptor):
             raise TypeError("assign() needs a file_descriptor")
+        if self.is_open:
+            raise OSError(_errno.EALREADY, "already open")
         raw = fd._take()
         _io.set_nonblocking_cloexec(raw)
         self._adopt_fd(raw)
@@ -192,11 +198,12 @@ class socket(_Endpointed):
     def connect(self, addr: Any, port: int) -> None:
         """Connect to (addr, port), opening the socket if needed. Interruption point."""
         a = _addr(addr)
+        sockaddr = raw_sockaddr(a, port)
         if not self.is_open:
             self.open(a)
         p = self._p
         assert p is not None
-        p.connect(self._handle(), raw_sockaddr(a, port))
+        p.connect(self._handle(), sockaddr)
 
     def disconnect(self) -> None:
         """Dissolve the association: connect(2) with an AF_UNSPEC address."""
@@ -205,10 +212,15 @@ class socket(_Endpointed):
     def read_some(self, buffer: Any) -> int:
         """Read at least one byte into *buffer*; return the count. Interruption point.
 
-        Raises EOFError at the end of the stream.
+        An empty buffer returns 0 at once (as in Boost.Asio: recv(2) of zero
+        bytes would wait for data on Linux). Raises EOFError at the end of the
+        stream.
         """
-        n: int = self._p.recv(self._handle(), buffer, 0)  # type: ignore[union-attr]
-        if n == 0 and len(buffer) > 0:
+        h = self._handle()
+        if len(buffer) == 0:
+            return 0
+        n: int = self._p.recv(h, buffer, 0)  # type: ignore[union-attr]
+        if n == 0:
             raise EOFError("end of stream")
         return n
 
@@ -219,9 +231,15 @@ class socket(_Endpointed):
         return self._p.send(self._handle(), buffer, 0)  # type: ignore[union-attr,no-any-return]
 
     def receive(self, buffer: Any, flags: int = 0) -> int:
-        """recv(2) with ip.message_flag flags. Interruption point."""
-        n: int = self._p.recv(self._handle(), buffer, int(flags))  # type: ignore[union-attr]
-        if n == 0 and len(buffer) > 0:
+        """recv(2) with ip.message_flag flags. Interruption point.
+
+        Raises EOFError at the end of the stream; an empty buffer returns 0.
+        """
+        h = self._handle()
+        if len(buffer) == 0:
+            return 0
+        n: int = self._p.recv(h, buffer, int(flags))  # type: ignore[union-attr]
+        if n == 0:
             raise EOFError("end of stream")
         return n
 
