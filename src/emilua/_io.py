@@ -149,7 +149,9 @@ def set_option(fd: int, allowed: frozenset[str], opt: str, value: Any) -> None:
             try:
                 enabled, timeout = value
             except (TypeError, ValueError):
-                raise TypeError("option 'linger' takes a pair (enabled: bool, timeout: int)") from None
+                raise TypeError(
+                    "option 'linger' takes a pair (enabled: bool, timeout: int)"
+                ) from None
             if (
                 not isinstance(enabled, bool)
                 or isinstance(timeout, bool)

@@ -6,11 +6,11 @@ import os
 import socket as pysocket
 
 import pytest
+from helpers import wait_until_idle
 
 from emilua import ip, spawn
 from emilua.byte_span import byte_span
 from emilua.file_descriptor import file_descriptor
-from helpers import wait_until_idle
 
 LOOPBACKS = {"v4": ip.address.loopback_v4(), "v6": ip.address.loopback_v6()}
 

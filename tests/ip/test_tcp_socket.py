@@ -6,11 +6,11 @@ import os
 import socket as pysocket
 
 import pytest
+from helpers import tcp_pair, wait_until_idle
 
 from emilua import ip, spawn, stream, this_fiber
 from emilua.byte_span import byte_span
 from emilua.file_descriptor import file_descriptor
-from helpers import tcp_pair, wait_until_idle
 
 LOOPBACKS = {"v4": ip.address.loopback_v4(), "v6": ip.address.loopback_v6()}
 
@@ -143,7 +143,7 @@ def test_disconnect_dissolves_the_association():
     s = a.accept()
     c.disconnect()
     with pytest.raises(OSError) as e:
-        c.remote_port
+        _ = c.remote_port
     assert e.value.errno == errno.ENOTCONN
     # connect(AF_UNSPEC) aborts a TCP connection: the peer sees a reset.
     with pytest.raises(ConnectionResetError):
@@ -494,7 +494,7 @@ def test_closing_many_sockets_wakes_each_parked_reader():
         pairs.append((c, s))
     readers = [spawn(s.read_some, byte_span(4)) for _, s in pairs]
     wait_until_idle()
-    for c, s in pairs:
+    for _, s in pairs:
         s.close()
     for f in readers:
         with pytest.raises(OSError) as e:
@@ -752,7 +752,7 @@ def test_endpoint_properties_of_an_unconnected_socket():
     assert c.local_address == ip.address.any_v4()
     assert c.local_port == 0
     with pytest.raises(OSError) as e:
-        c.remote_address
+        _ = c.remote_address
     assert e.value.errno == errno.ENOTCONN
     c.close()
 

@@ -9,12 +9,24 @@ from emilua.ip._address import (
     toendpoint,
     tostring,
 )
+from emilua.ip._resolve import (
+    address_info,
+    connect,
+    get_address_info,
+    get_name_info,
+    name_info,
+)
 
 __all__ = [
     "address",
+    "address_info",
     "address_info_flag",
+    "connect",
+    "get_address_info",
+    "get_name_info",
     "host_name",
     "message_flag",
+    "name_info",
     "tcp",
     "toendpoint",
     "tostring",

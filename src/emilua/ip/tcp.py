@@ -12,9 +12,17 @@ from typing import Any
 from emilua import _io
 from emilua._core.proactor import raw_connect
 from emilua.file_descriptor import file_descriptor
+from emilua.ip import _resolve
 from emilua.ip._address import address
 
-__all__ = ["acceptor", "socket"]
+__all__ = [
+    "acceptor",
+    "get_address_info",
+    "get_address_v4_info",
+    "get_address_v6_info",
+    "get_name_info",
+    "socket",
+]
 
 _ACCEPTOR_OPTIONS = frozenset(
     {"reuse_address", "reuse_port", "enable_connection_aborted", "debug", "v6_only"}
@@ -65,7 +73,9 @@ def raw_sockaddr(addr: address, port: int) -> bytes:
     """The kernel's sockaddr_in/sockaddr_in6 for (addr, port)."""
     sa = addr._sockaddr(port)
     if addr.is_v4:
-        return struct.pack("=H", _socket.AF_INET) + struct.pack("!H", sa[1]) + addr._packed + bytes(8)
+        return (
+            struct.pack("=H", _socket.AF_INET) + struct.pack("!H", sa[1]) + addr._packed + bytes(8)
+        )
     return (
         struct.pack("=H", _socket.AF_INET6)
         + struct.pack("!HI", sa[1], 0)
@@ -258,7 +268,9 @@ class socket(_Endpointed):
         try:
             how = _SHUTDOWN[what]
         except KeyError:
-            raise ValueError(f"shutdown() takes 'receive', 'send' or 'both', not {what!r}") from None
+            raise ValueError(
+                f"shutdown() takes 'receive', 'send' or 'both', not {what!r}"
+            ) from None
         s = _socket.socket(fileno=self.fileno())
         try:
             s.shutdown(how)
@@ -273,7 +285,9 @@ class socket(_Endpointed):
         try:
             write = _WAIT[wait_type]
         except KeyError:
-            raise ValueError(f"wait() takes 'read', 'write' or 'error', not {wait_type!r}") from None
+            raise ValueError(
+                f"wait() takes 'read', 'write' or 'error', not {wait_type!r}"
+            ) from None
         self._p.poll(self._handle(), write)  # type: ignore[union-attr]
 
     def io_control(self, command: str, *args: Any) -> Any:
@@ -296,3 +310,32 @@ class socket(_Endpointed):
         # SIOCATMARK (sockios.h): 0x8905.
         buf = fcntl.ioctl(self.fileno(), 0x8905, b"\0\0\0\0")
         return bool(struct.unpack("i", buf)[0])
+
+
+def get_address_info(
+    host: str | address | None, service: str | int, flags: int | None = None
+) -> list[_resolve.address_info]:
+    """Resolve TCP endpoints of any family (manual: "ip.get_address_info").
+
+    Interruption point.
+    """
+    return _resolve.get_address_info(host, service, flags, protocol="tcp")
+
+
+def get_address_v4_info(
+    host: str | address | None, service: str | int, flags: int | None = None
+) -> list[_resolve.address_info]:
+    """Resolve IPv4 TCP endpoints (manual: "ip.get_address_info"). Interruption point."""
+    return _resolve.get_address_info(host, service, flags, protocol="tcp", family="v4")
+
+
+def get_address_v6_info(
+    host: str | address | None, service: str | int, flags: int | None = None
+) -> list[_resolve.address_info]:
+    """Resolve IPv6 TCP endpoints (manual: "ip.get_address_info"). Interruption point."""
+    return _resolve.get_address_info(host, service, flags, protocol="tcp", family="v6")
+
+
+def get_name_info(addr: address, port: int) -> list[_resolve.name_info]:
+    """Reverse-resolve a TCP endpoint (manual: "ip.get_name_info"). Interruption point."""
+    return _resolve.get_name_info(addr, port, protocol="tcp")
