@@ -34,8 +34,12 @@ def run(main: Callable[..., Any], *args: Any, backend: str | None = None) -> Any
     from emilua._actor import VM
 
     p = _core.Proactor(backend)
-    p.vm = VM(p, "main")
-    return p.run(main, *args)
+    vm = VM(p, "main")
+    p.vm = vm
+    try:
+        return p.run(main, *args)
+    finally:
+        vm.end()
 
 
 def _proactor() -> _core.Proactor:

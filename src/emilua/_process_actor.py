@@ -177,17 +177,13 @@ class ProcessChannel:
     returned by ``spawn_vm`` only.
     """
 
-    __slots__ = ("_fd", "_h", "_p", "_pid", "_pidfd", "_detached", "__weakref__")
+    __slots__ = ("_fd", "_h", "_p", "_child", "__weakref__")
 
-    def __init__(self, fd: int, pid: int | None = None, pidfd: int | None = None) -> None:
+    def __init__(self, fd: int, child: _Child | None = None) -> None:
         self._fd = fd
         self._h: Any = None
         self._p: Any = None
-        self._pid = pid
-        self._pidfd = pidfd
-        self._detached = False
-        if pidfd is not None:
-            _children.append(self)
+        self._child = child
 
     def _clone_address(self) -> ProcessChannel:
         return ProcessChannel(os.dup(self._raw_fd()))
@@ -240,28 +236,31 @@ class ProcessChannel:
     def receive(self) -> Any:
         raise TypeError("receive() is only valid on an inbox (this is a tx-channel)")
 
+    def _spawned(self) -> _Child:
+        if self._child is None:
+            raise OSError(
+                _errno.EINVAL, "only the channel returned by spawn_vm controls the process"
+            )
+        return self._child
+
     @property
     def child_pid(self) -> int:
-        """The actor's PID (as seen from this process's PID namespace)."""
-        if self._pid is None:
-            raise OSError(_errno.EINVAL, "only the channel returned by spawn_vm has child_pid")
-        return self._pid
+        """The actor's PID (as seen from this process's PID namespace).
+
+        For a sandbox with a new PID namespace this is its PID 1. Racy by
+        nature (the manual's "PID dance"): prefer kill().
+        """
+        return self._spawned().pid
 
     def kill(self, signo: int = signal.SIGKILL) -> None:
-        """Send *signo* to the actor through its pidfd (SIGKILL also closes the channel)."""
-        if self._pidfd is None or self._detached:
-            raise OSError(_errno.EINVAL, "only the channel returned by spawn_vm can kill")
-        signal.pidfd_send_signal(self._pidfd, signo)
+        """Send *signo* through the process's pidfd; SIGKILL also closes the channel."""
+        self._spawned().kill(signo)
         if signo == signal.SIGKILL:
             self.close()
 
     def detach(self) -> None:
-        """Let the actor outlive the program (it is not waited for nor killed)."""
-        if self._pidfd is None or self._detached:
-            raise OSError(_errno.EINVAL, "only the channel returned by spawn_vm can be detached")
-        self._detached = True
-        os.close(self._pidfd)
-        self._pidfd = None
+        """Let the process outlive the actor that spawned it (no SIGKILL at its end)."""
+        self._spawned().detach()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ProcessChannel):
@@ -290,21 +289,72 @@ class ProcessChannel:
         return f"<process channel{pid}>"
 
 
-_children: list[ProcessChannel] = []
+class _Child:
+    """A process spawned for an actor: its PID and pidfd (signals never race
+    with PID reuse)."""
+
+    __slots__ = ("pid", "pidfd", "detached", "sandbox")
+
+    def __init__(self, pid: int, pidfd: int, sandbox: bool) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self.detached = False
+        self.sandbox = sandbox
+
+    def kill(self, signo: int) -> None:
+        if self.detached or self.pidfd < 0:
+            raise OSError(_errno.EINVAL, "the process was detached")
+        signal.pidfd_send_signal(self.pidfd, signo)
+
+    def detach(self) -> None:
+        if self.detached:
+            raise OSError(_errno.EINVAL, "the process was detached already")
+        self.detached = True
+        self._close()
+
+    def alive(self) -> bool:
+        if self.pidfd < 0:
+            return False
+        p = select.poll()
+        p.register(self.pidfd, select.POLLIN)
+        return not p.poll(0)
+
+    def _close(self) -> None:
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+
+    def __del__(self) -> None:
+        self._close()
+
+
+_children: list[_Child] = []
+
+
+def kill_sandboxes(vm: VM) -> None:
+    """Manual: every sandbox is SIGKILLed when the actor that spawned it exits."""
+    for child in getattr(vm, "sandboxes", ()):
+        if not child.detached and child.pidfd >= 0:
+            try:
+                signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def join_children() -> None:
     """Wait for every non-detached process actor spawned here to exit."""
     poller = select.poll()
     pidfds = []
-    for ch in _children:
-        if ch._pidfd is not None and not ch._detached:
-            pidfds.append(ch._pidfd)
-            poller.register(ch._pidfd, select.POLLIN)
+    for child in _children:
+        if child.pidfd >= 0 and not child.detached:
+            pidfds.append(child.pidfd)
+            poller.register(child.pidfd, select.POLLIN)
     while pidfds:
         for fd, _ in poller.poll():
             poller.unregister(fd)
             pidfds.remove(fd)
+    for child in _children:
+        child._close()
     _children.clear()
 
 
@@ -434,32 +484,120 @@ def spawn(
     kind: str, target: str, linux_namespaces: Any, new_master: bool, parent: VM
 ) -> ProcessChannel:
     """Ask the supervisor for a child process running the module."""
-    if linux_namespaces is not None:
-        raise NotImplementedError(
-            "spawn_vm(linux_namespaces=...) is not implemented yet (docs/divergences.md)"
-        )
     from emilua import _supervisor
 
     rx, tx = _pair()
-    req = {
+    req: dict[str, Any] = {
         "op": "spawn",
         "kind": kind,
         "target": target,
         "backend": parent.p.backend,
         "sys_path": [p for p in sys.path if p],
     }
+    roles = ["inbox"]
+    fds = [rx]
+    owned: list[int] = []
+    if linux_namespaces is not None:
+        ns, extra, script, init_fd = _check_namespaces(linux_namespaces)
+        req["linux_namespaces"] = ns
+        for role, fd in extra:
+            roles.append(role)
+            fds.append(fd)
+        # init.script and init.fd travel on their own socket straight to the
+        # sandbox; the supervisor only forwards the other end.
+        s_host, s_guest = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            anc = []
+            if init_fd is not None:
+                anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", init_fd))]
+            s_host.sendmsg([script.encode() if script is not None else b""], anc)
+        finally:
+            s_host.close()
+        roles.append("setup")
+        fds.append(s_guest.fileno())
+        owned.append(s_guest.detach())
+    req["fd_roles"] = roles
     try:
-        reply, fds = _supervisor.request(req, [rx])
+        reply, rfds = _supervisor.request(req, fds)
     except BaseException:
         os.close(tx)
         raise
     finally:
         os.close(rx)
-    return ProcessChannel(tx, int(reply["pid"]), fds[0] if fds else None)
+        for fd in owned:
+            os.close(fd)
+    child = _Child(int(reply["pid"]), rfds[0] if rfds else -1, linux_namespaces is not None)
+    _children.append(child)
+    if child.sandbox:
+        if not hasattr(parent, "sandboxes"):
+            parent.sandboxes = []
+        parent.sandboxes.append(child)
+    return ProcessChannel(tx, child)
+
+
+_NS_FLAGS = ("new_uts", "new_ipc", "new_pid", "new_user", "new_net", "new_mount")
+
+
+def _check_namespaces(
+    opts: Any,
+) -> tuple[dict[str, Any], list[tuple[str, int]], str | None, int | None]:
+    """Validate spawn_vm's linux_namespaces table (manual, "The option
+    linux_namespaces") before anything is created."""
+    if not isinstance(opts, dict):
+        raise TypeError("linux_namespaces must be a dict")
+    ns: dict[str, Any] = {}
+    extra: list[tuple[str, int]] = []
+    for key, value in opts.items():
+        if key in _NS_FLAGS:
+            if not isinstance(value, bool):
+                raise TypeError(f"linux_namespaces[{key!r}] must be a bool")
+            ns[key] = value
+        elif key == "environment":
+            if value is not None and not (
+                isinstance(value, dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+            ):
+                raise TypeError("linux_namespaces['environment'] must map str to str")
+            ns[key] = dict(value) if value else {}
+        elif key in ("stdin", "stdout", "stderr"):
+            if value is None:
+                ns[key] = None
+            elif value == "share":
+                ns[key] = "share"
+            elif isinstance(value, file_descriptor):
+                ns[key] = "fd"
+                extra.append((key, value._fileno()))
+            else:
+                raise TypeError(f"linux_namespaces[{key!r}] must be 'share', a file_descriptor or None")
+        elif key == "init":
+            continue
+        else:
+            raise ValueError(f"unknown linux_namespaces option {key!r}")
+    script: str | None = None
+    init_fd: int | None = None
+    init = opts.get("init")
+    if init is not None:
+        if not isinstance(init, dict) or set(init) - {"script", "fd"}:
+            raise TypeError("linux_namespaces['init'] must be {'script': str, 'fd': file_descriptor}")
+        script = init.get("script")
+        if script is not None and not isinstance(script, str):
+            raise TypeError("init['script'] must be a str")
+        fd = init.get("fd")
+        if fd is not None:
+            if not isinstance(fd, file_descriptor):
+                raise TypeError("init['fd'] must be a file_descriptor")
+            init_fd = fd._fileno()
+    return ns, extra, script, init_fd
 
 
 def child_main(req: dict[str, Any], inbox_fd: int) -> int:
     """Entry point of a process actor, in a fresh child of the supervisor."""
+    # An actor may be SIGKILLed by its spawner's exit: don't hold output back.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            pass
     p = _core.Proactor(req.get("backend"))
     vm = VM(p, "worker", req["target"])
     vm.mailbox = ProcessMailbox(p, vm, [inbox_fd])
@@ -470,7 +608,9 @@ def child_main(req: dict[str, Any], inbox_fd: int) -> int:
 
     try:
         p.run(main)
+        vm.end()
     except SystemExit as e:
+        vm.end()
         return e.code if isinstance(e.code, int) else 1
     except BaseException as exc:
         sys.stderr.write(f"Exception in the main fiber of {vm!r}:\n")

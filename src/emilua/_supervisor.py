@@ -163,29 +163,73 @@ def serve(ctl_fd: int) -> None:
 
 
 def _spawn(req: dict[str, Any], fds: list[int], ctl_fd: int) -> tuple[int, int]:
-    if len(fds) != 1:
-        raise ValueError("a spawn request carries exactly one fd (the actor's inbox)")
+    roles = req.get("fd_roles", ["inbox"])
+    if len(fds) != len(roles) or "inbox" not in roles:
+        raise ValueError("the fds of a spawn request do not match its fd_roles")
+    given = dict(zip(roles, fds))
+    ns = req.get("linux_namespaces")
     me = os.getpid()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            code = _child(req, fds[0], me, ctl_fd)
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-        finally:
+    # The sandbox's PID 1 sends its pidfd back on this pair (it is not our
+    # child when a PID namespace sits in between).
+    report_rx, report_tx = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
             try:
-                sys.stdout.flush()
-                sys.stderr.flush()
-            except Exception:
-                pass
-            os._exit(code)
-    return pid, os.pidfd_open(pid)
+                report_rx.close()
+                code = _child(req, given, me, report_tx)
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                except Exception:
+                    pass
+                os._exit(code)
+        report_tx.close()
+        if ns is not None and ns.get("new_pid"):
+            # PID 1 lives one fork below; its pidfd comes from our child.
+            try:
+                data, rfds = recv_fds(report_rx)
+            except OSError:
+                data, rfds = b"", []
+            if not rfds:
+                raise OSError(0, "the sandbox failed before its PID 1 started")
+            return int(data.decode()), rfds[0]
+        return pid, os.pidfd_open(pid)
+    finally:
+        report_rx.close()
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
-def _child(req: dict[str, Any], inbox_fd: int, supervisor: int, ctl_fd: int) -> int:
+_CLONE = {
+    "new_user": 0x10000000,
+    "new_mount": 0x00020000,
+    "new_uts": 0x04000000,
+    "new_ipc": 0x08000000,
+    "new_net": 0x40000000,
+    "new_pid": 0x20000000,
+}
+_FORWARDED = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP, signal.SIGINT)
+
+
+def _close_all_but(keep: set[int]) -> None:
+    low = 3
+    for fd in sorted(keep):
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+    os.closerange(low, 1 << 20)
+
+
+def _child(
+    req: dict[str, Any], given: dict[str, int], supervisor: int, report: socket.socket
+) -> int:
     import prctl
 
     # The actor dies with the supervisor (and so with the program).
@@ -193,24 +237,144 @@ def _child(req: dict[str, Any], inbox_fd: int, supervisor: int, ctl_fd: int) -> 
     if os.getppid() != supervisor:
         return 1
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    ns = req.get("linux_namespaces")
+    inbox_fd = given["inbox"]
+    setup_fd = given.get("setup", -1)
+    if ns is not None:
+        _stdio(ns, given)
     # An actor holds no fd it was not given: the control socket and anything
     # else the supervisor had open are closed.
-    keep = sorted({0, 1, 2, inbox_fd})
-    low = 3
-    for fd in keep:
-        if fd >= low:
-            os.closerange(low, fd)
-            low = fd + 1
-    os.closerange(low, 1 << 20)
+    keep = {0, 1, 2, inbox_fd, report.fileno()}
+    if setup_fd >= 0:
+        keep.add(setup_fd)
+    _close_all_but(keep)
     os.set_blocking(inbox_fd, False)
     for entry in req.get("sys_path", []):
         if entry not in sys.path:
             sys.path.append(entry)
+    if ns is None:
+        report.close()
+        from emilua import _process_actor
 
+        return _process_actor.child_main(req, inbox_fd)
+    return _sandbox_child(req, ns, inbox_fd, setup_fd, report)
+
+
+def _stdio(ns: dict[str, Any], given: dict[str, int]) -> None:
+    """stdin/stdout/stderr: 'share', a given fd, or a closed pipe end (None)."""
+    for std, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        how = ns.get(name)
+        if how == "share":
+            continue
+        if how == "fd":
+            os.dup2(given[name], std)
+            continue
+        r, w = os.pipe()
+        if std == 0:
+            os.dup2(r, 0)
+        else:
+            os.dup2(w, std)
+        os.close(r)
+        os.close(w)
+
+
+def _sandbox_child(
+    req: dict[str, Any], ns: dict[str, Any], inbox_fd: int, setup_fd: int, report: socket.socket
+) -> int:
+    import prctl
+
+    from emilua._core import initscript
+
+    flags = 0
+    for key, bit in _CLONE.items():
+        if ns.get(key):
+            flags |= bit
+    # The setup socket carries the init.script and init.fd straight from the
+    # program: the supervisor never sees them.
+    script, fdarg = None, None
+    if setup_fd >= 0:
+        setup = socket.socket(fileno=setup_fd)
+        data, sfds = recv_fds(setup)
+        setup.close()
+        script = data.decode() if data else None
+        fdarg = sfds[0] if sfds else None
+    c = initscript.CTable({"errexit": False})
+    if flags:
+        _, err = c.unshare(flags)
+        if err:
+            raise OSError(err, f"unshare: {os.strerror(err)}")
+    if flags & _CLONE["new_pid"]:
+        pid1 = os.fork()
+        if pid1 != 0:
+            # Our child is PID 1 of the new namespace: hand its pidfd to the
+            # supervisor, then stay as its parent until it ends.
+            pidfd = os.pidfd_open(pid1)
+            send_fds(report, str(pid1).encode(), [pidfd])
+            os.close(pidfd)
+            report.close()
+            if fdarg is not None:
+                os.close(fdarg)
+            os.close(inbox_fd)
+            _, status = os.waitpid(pid1, 0)
+            return os.waitstatus_to_exitcode(status) & 0xFF
+        prctl.set_pdeathsig(signal.SIGKILL)
+    report.close()
+    env = ns.get("environment") or {}
+    os.environ.clear()
+    os.environ.update(env)
+    if script is not None:
+        from emilua._sandbox.initscript import run_init_script
+
+        if not run_init_script(script, fdarg, inbox_fd):
+            return 1
+    if fdarg is not None:
+        try:
+            os.close(fdarg)
+        except OSError:
+            pass
+    prctl.set_no_new_privs(True)
+    if flags & _CLONE["new_pid"] and os.getpid() == 1:
+        return _pid1(req, inbox_fd)
     from emilua import _process_actor
 
     return _process_actor.child_main(req, inbox_fd)
+
+
+def _pid1(req: dict[str, Any], inbox_fd: int) -> int:
+    """PID 1 of a sandbox (manual, "The PID namespace"): fork the actor,
+    forward SIGTERM/SIGUSR1/SIGUSR2/SIGHUP/SIGINT to it, reap every zombie,
+    and exit with the actor's status."""
+    waited = set(_FORWARDED) | {signal.SIGCHLD}
+    signal.pthread_sigmask(signal.SIG_BLOCK, waited)
+    actor = os.fork()
+    if actor == 0:
+        import prctl
+
+        prctl.set_pdeathsig(signal.SIGKILL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, waited)
+        from emilua import _process_actor
+
+        return _process_actor.child_main(req, inbox_fd)
+    os.close(inbox_fd)
+    while True:
+        signo = signal.sigwait(waited)
+        if signo != signal.SIGCHLD:
+            try:
+                os.kill(actor, signo)
+            except ProcessLookupError:
+                pass
+            continue
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return 0
+            if pid == 0:
+                break
+            if pid == actor:
+                return os.waitstatus_to_exitcode(status) & 0xFF
 
 
 if __name__ == "__main__":
