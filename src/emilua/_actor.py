@@ -40,6 +40,8 @@ __all__ = [
     "NoSendersError",
     "VM",
     "inbox",
+    "is_master",
+    "require_master",
     "spawn_vm",
 ]
 
@@ -588,6 +590,10 @@ class VM:
             return
         self.ended = True
         self.mailbox.close()
+        if getattr(self, "sandboxes", None):
+            from emilua._process_actor import kill_sandboxes
+
+            kill_sandboxes(self)
 
     def address(self) -> Channel:
         return Channel(self.mailbox)
@@ -698,6 +704,25 @@ def run_module(kind: str, target: str, context: str) -> dict[str, Any]:
     return ns
 
 
+def is_master() -> bool:
+    """Whether the calling VM holds the master role (manual: spawn_vm, new_master)."""
+    return current_vm().master
+
+
+def require_master(operation: str) -> None:
+    """Raise PermissionError(EPERM) unless the calling VM is the master VM.
+
+    Manual ("Threads and the actor model", new_master): only the master VM
+    may change process-wide state that does not play well with threads, such
+    as the working directory and signal dispositions. Every emilua function
+    that changes such state calls this first.
+    """
+    if not current_vm().master:
+        raise PermissionError(
+            _errno.EPERM, f"{operation} is reserved to the master VM (spawn_vm new_master)"
+        )
+
+
 def _check_master(vm: VM, new_master: bool) -> None:
     if new_master and not vm.master:
         raise PermissionError(_errno.EPERM, "only the master VM can transfer the master role")
@@ -722,7 +747,17 @@ def spawn_vm(
     """
     parent = current_vm()
     _check_master(parent, new_master)
-    kind, target = _resolve_module(module)
+    if linux_namespaces is not None and module != ".":
+        # Manual ("The mount namespace"): with namespaces the module is only
+        # passed along; it names a file (or module) inside the sandbox.
+        if not isinstance(module, str) or not module:
+            raise TypeError("spawn_vm() needs a module name or path")
+        kind, target = ("path", module) if module.endswith(".py") or "/" in module else (
+            "name",
+            module,
+        )
+    else:
+        kind, target = _resolve_module(module)
     if subprocess or linux_namespaces is not None:
         from emilua import _process_actor
 
