@@ -630,6 +630,15 @@ cdef class Proactor:
         cdef Fiber f = self.current
         return f is not None and f.no_interrupt == 0
 
+    def check_interruption(self):
+        """The checks of a suspending call, for one that completes without parking.
+
+        Raises FiberInterrupted if the current fiber's interruption is pending
+        (an operation done inline, such as a file read served from the page
+        cache on the epoll backend, is still an interruption point).
+        """
+        self.enter()
+
     # ------------------------------------------------------ this_fiber surface
 
     def disable_interruption(self):
