@@ -11,9 +11,46 @@ import sys
 from typing import Any
 
 from emilua._fiber import _proactor
+from emilua._system_ids import (  # process ids and credentials
+    getgroups,
+    getpgid,
+    getpgrp,
+    getpid,
+    getppid,
+    getresgid,
+    getresuid,
+    getsid,
+    kill,
+    setgroups,
+    setpgid,
+    setresgid,
+    setresuid,
+    setsid,
+)
 from emilua.file_descriptor import file_descriptor
 
-__all__ = ["arguments", "environment", "err", "exit", "in_", "out"]
+__all__ = [
+    "arguments",
+    "environment",
+    "err",
+    "exit",
+    "getgroups",
+    "getpgid",
+    "getpgrp",
+    "getpid",
+    "getppid",
+    "getresgid",
+    "getresuid",
+    "getsid",
+    "in_",
+    "kill",
+    "out",
+    "setgroups",
+    "setpgid",
+    "setresgid",
+    "setresuid",
+    "setsid",
+]
 
 # The CLI replaces this list before the program runs: [emilua, program, args...].
 arguments: list[str] = list(sys.argv)
