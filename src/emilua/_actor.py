@@ -355,6 +355,9 @@ class Mailbox:
                 op.state = _TAKEN
             self.receiver = None
             r.value = op.msg
+            # The sender's op must not keep the message (and the addresses
+            # in it) alive once the receiver owns it.
+            op.msg = None
             self.p.wake(r.fiber)
             op.notify()
             return
@@ -367,8 +370,9 @@ class Mailbox:
                 if op.state != _PENDING:
                     continue
                 op.state = _TAKEN
+            msg, op.msg = op.msg, None
             op.notify()
-            return True, op.msg
+            return True, msg
         return False, None
 
     def receive(self) -> Any:
