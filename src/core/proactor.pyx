@@ -347,7 +347,11 @@ cdef class Fiber:
         except _Shutdown:
             pass
         except BaseException as e:
-            self.error = e
+            # While the engine tears the VM down, what the unwinding raises
+            # (say, a mutex released by a `with` whose wait was cut short) is
+            # a consequence of the teardown, not an error of the program.
+            if not p.closing:
+                self.error = e
         self.func = None
         self.args = None
         if self.error is not None and self.detached and not self.is_main:
@@ -717,8 +721,8 @@ cdef class Proactor:
         if self.fatal is None:
             self.fatal = exc
             try:
-                sys.stderr.write("emilua: VM terminated: %s:\n" % (reason,))
-                traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+                # run() raises exc with its traceback; this line says why.
+                sys.stderr.write("emilua: VM terminated: %s: %r\n" % (reason, exc))
                 sys.stderr.flush()
             except Exception:
                 pass
