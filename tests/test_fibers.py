@@ -10,6 +10,7 @@ import textwrap
 
 import greenlet
 import pytest
+from helpers import tcp_pair, wait_until_idle
 
 import emilua
 from emilua import (
@@ -24,7 +25,6 @@ from emilua._core import proactor as _core
 from emilua.byte_span import byte_span
 from emilua.condition_variable import condition_variable
 from emilua.mutex import mutex
-from helpers import tcp_pair, wait_until_idle
 
 BACKENDS = ("io_uring", "epoll")
 
@@ -453,7 +453,7 @@ def test_this_fiber_outside_an_engine_raises():
     with pytest.raises(RuntimeError):
         this_fiber.yield_()
     with pytest.raises(RuntimeError):
-        this_fiber.id
+        _ = this_fiber.id
 
 
 # ------------------------------------------------- greenlets and generators

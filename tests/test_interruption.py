@@ -7,12 +7,12 @@ import signal
 import threading
 
 import pytest
+from helpers import tcp_pair, wait_until_idle
 
 from emilua import FiberInterrupted, ip, spawn, this_fiber, time
 from emilua.byte_span import byte_span
 from emilua.condition_variable import condition_variable
 from emilua.mutex import mutex
-from helpers import tcp_pair, wait_until_idle
 
 
 def park_forever():
@@ -175,12 +175,12 @@ def test_interrupt_of_a_detached_fiber_does_not_reach_it():
 def test_interruption_caught_is_readable_only_after_join():
     f = spawn(park_forever)
     with pytest.raises(OSError) as e:
-        f.interruption_caught
+        _ = f.interruption_caught
     assert e.value.errno == errno.EINVAL
     f.interrupt()
     wait_until_idle()
     with pytest.raises(OSError):  # finished, still not joined
-        f.interruption_caught
+        _ = f.interruption_caught
     f.join()
     assert f.interruption_caught is True
 
@@ -227,7 +227,7 @@ def test_interruption_caught_after_an_interrupted_join_is_unreadable():
     # The interrupted join did not join the target: it is still joinable.
     assert target.joinable
     with pytest.raises(OSError):
-        target.interruption_caught
+        _ = target.interruption_caught
     target.interrupt()
     target.join()
     assert target.interruption_caught
@@ -357,7 +357,7 @@ def test_an_interrupted_read_loses_and_duplicates_no_byte():
         with tcp_pair() as (c, s):
             got = []
 
-            def reader():
+            def reader(got=got):
                 buf = byte_span(16)
                 try:
                     n = s.read_some(buf)

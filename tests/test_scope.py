@@ -2,6 +2,7 @@
 # the main fiber of a fresh engine, once per backend; tests marked pure start
 # engines of their own.
 import pytest
+from helpers import tcp_pair, wait_until_idle
 
 import emilua
 from emilua import (
@@ -15,7 +16,6 @@ from emilua import (
 )
 from emilua.byte_span import byte_span
 from emilua.mutex import mutex
-from helpers import tcp_pair, wait_until_idle
 
 BACKENDS = ("io_uring", "epoll")
 
@@ -174,6 +174,7 @@ def test_scope_cleanup_pop_with_false_keeps_the_watchdog_quiet():
     # The manual's example: a handler that reports an error, removed once
     # the work succeeded.
     with tcp_pair() as (c, s):
+
         def work(fail):
             def body():
                 scope_cleanup_push(lambda: c.write_some(b"errored"))
@@ -198,6 +199,7 @@ def test_scope_unlocks_a_mutex_of_an_interrupted_fiber():
     # (the echo example guarded by global_sock_mutex).
     m = mutex()
     with tcp_pair() as (c, s):
+
         def child():
             buf = byte_span(1024)
             m.lock()
