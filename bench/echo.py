@@ -43,6 +43,14 @@ CPU_REF = "echo_uring"
 # The load generator is "busy" above this share of its core: the server may
 # not be what limits round trips/s (its CPU per round trip is still valid).
 LOADGEN_BUSY = 0.90
+# Extra warm-up before the first point after a server starts: that point
+# measured up to 25% low in some runs here (pages and allocator arenas still
+# growing, caches cold), while later points of the same server did not.
+FIRST_POINT_EXTRA_WARMUP = 2.0
+# Where server and generator share a core, together they should keep it busy;
+# less means something else ran there.
+SHARED_CORE_MIN = 0.90
+RETRY_PAUSE = 5.0  # seconds before measuring a disturbed point again
 # Share of wall time some task waited for a CPU (PSI). Above this, something
 # else competed for the two cores and the point should be rerun.
 CONTENTION_WARN = 0.05
@@ -55,6 +63,7 @@ class Point:
     size: int
     pipeline: int = 1
     same_core: bool = False
+    default: bool = True  # part of a run without --points
 
 
 POINTS = [
@@ -67,7 +76,13 @@ POINTS = [
     # 16 messages in flight per connection: reads and writes batch, so the
     # per-message cost of the server's own machinery dominates.
     Point("64B-pipe16", conns=100, size=64, pipeline=16),
+    # The single-connection point across two cores, only on request: it shows
+    # what a cross-core wakeup costs on this machine, the same for any server.
+    Point("1KiB-1conn-2core", conns=1, size=1024, default=False),
 ]
+
+
+SHARED_POINTS = {p.name for p in POINTS if p.same_core}
 
 
 @dataclass(frozen=True)
@@ -214,20 +229,45 @@ def cpu_pressure_us() -> int | None:
     return None
 
 
+def disturbance(point: str, rec: dict[str, Any]) -> tuple[float, str] | None:
+    """How much other load disturbed a measurement, and how to say so; None if unknown.
+
+    The score is compared with 0: above it, the point was disturbed.
+    """
+    lg_cpu, util = rec.get("loadgen_cpu"), rec.get("server_util")
+    if point in SHARED_POINTS:
+        # Server and generator take turns on one core, so each waits for the
+        # other by design and PSI says nothing about the machine; but between
+        # them they should use the whole core.
+        if lg_cpu is None or util is None:
+            return None
+        used = lg_cpu + util
+        return SHARED_CORE_MIN - used, f"server+loadgen only {used:.0%} of the core"
+    contention = rec.get("cpu_contention")
+    if contention is None:
+        return None
+    return contention - CONTENTION_WARN, f"CPU contention {contention:.0%}"
+
+
 def run_point(
-    pid: int, port: int, point: Point, args: argparse.Namespace, cores: tuple[int, int]
+    pid: int,
+    port: int,
+    point: Point,
+    args: argparse.Namespace,
+    cores: tuple[int, int],
+    warmup: float,
 ) -> dict[str, Any]:
     core = cores[0] if point.same_core else cores[1]
     argv = [
         "taskset", "-c", str(core), str(BUILD / "loadgen"),
         "-p", str(port), "-c", str(point.conns), "-m", str(point.size),
-        "-P", str(point.pipeline), "-d", str(args.duration), "-w", str(args.warmup),
+        "-P", str(point.pipeline), "-d", str(args.duration), "-w", str(warmup),
         "-s", str(pid),
     ]  # fmt: skip
     psi0, t0 = cpu_pressure_us(), time.monotonic()
     try:
         r = subprocess.run(
-            argv, capture_output=True, text=True, timeout=args.duration + args.warmup + 60
+            argv, capture_output=True, text=True, timeout=args.duration + warmup + 60
         )
     except subprocess.TimeoutExpired:
         return {"error": "load generator timed out"}
@@ -240,12 +280,47 @@ def run_point(
         rec["error"] = f"loadgen exited {r.returncode}: {r.stderr.strip()}"
     if psi0 is not None and psi1 is not None:
         rec["cpu_contention"] = (psi1 - psi0) / 1e6 / wall
+    if rec.get("server_cpu_s") is not None and rec.get("seconds"):
+        rec["server_util"] = rec["server_cpu_s"] / rec["seconds"]
     return rec
 
 
-def pick(names: str | None, known: list[str], what: str) -> list[str]:
+def measure(
+    pid: int,
+    port: int,
+    point: Point,
+    args: argparse.Namespace,
+    cores: tuple[int, int],
+    warmup: float,
+    name: str,
+) -> dict[str, Any]:
+    """Run *point*, again (up to --retries times) while other load disturbs it.
+
+    On a shared machine a burst of someone else's work can halve a point's
+    throughput; the least disturbed attempt is kept.
+    """
+    best: dict[str, Any] | None = None
+    best_score = float("inf")
+    for attempt in range(1 + args.retries):
+        rec = run_point(pid, port, point, args, cores, warmup)
+        rec["attempts"] = attempt + 1
+        if "error" in rec:
+            return rec
+        d = disturbance(point.name, rec)
+        score = d[0] if d else float("-inf")
+        if best is None or score < best_score:
+            best, best_score = rec, score
+        if d is None or d[0] < 0 or attempt == args.retries:
+            break
+        log(f"{name:17} {point.name:17} {d[1]}; again in {RETRY_PAUSE:.0f} s")
+        time.sleep(RETRY_PAUSE)
+    assert best is not None
+    return best
+
+
+def pick(names: str | None, known: list[str], what: str, default: list[str]) -> list[str]:
     if names is None:
-        return known
+        return default
     chosen = [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in chosen if n not in known]
     if unknown:
@@ -277,6 +352,7 @@ def summarize(
                 "p50_us": med("p50_us"),
                 "p99_us": med("p99_us"),
                 "cpu_us_per_rt": med("server_cpu_us_per_rt"),
+                "server_util": med("server_util"),
                 "loadgen_cpu": med("loadgen_cpu"),
                 "cpu_contention": med("cpu_contention"),
             }
@@ -296,25 +372,23 @@ def fmt(v: float | None, spec: str) -> str:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| server | point | rt/s | p50 µs | p99 µs | server CPU µs/rt "
+        "| server | point | rt/s | p50 µs | p99 µs | server CPU µs/rt | server core "
         f"| rt/s ÷ {THROUGHPUT_REF} | CPU/rt ÷ {CPU_REF} | notes |"
     )
-    lines = [head, "|" + "---|" * 9]
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         notes = []
-        if r["loadgen_cpu"] is not None and r["loadgen_cpu"] >= LOADGEN_BUSY:
-            notes.append(f"loadgen {r['loadgen_cpu']:.0%} busy")
-        contention = r["cpu_contention"]
-        if (
-            contention is not None
-            and contention >= CONTENTION_WARN
-            and r["point"] != "1KiB-1conn-1core"
-        ):
-            notes.append(f"CPU contention {contention:.0%}")
+        lg_cpu = r["loadgen_cpu"]
+        if r["point"] not in SHARED_POINTS and lg_cpu is not None and lg_cpu >= LOADGEN_BUSY:
+            notes.append(f"loadgen {lg_cpu:.0%} busy")
+        d = disturbance(r["point"], r)
+        if d is not None and d[0] >= 0:
+            notes.append(d[1])
         lines.append(
             f"| {r['server']} | {r['point']} | {fmt(r['rt_per_s'], ',.0f')} "
             f"| {fmt(r['p50_us'], '.0f')} | {fmt(r['p99_us'], '.0f')} "
-            f"| {fmt(r['cpu_us_per_rt'], '.2f')} | {fmt(r['rt_vs_ref'], '.2f')} "
+            f"| {fmt(r['cpu_us_per_rt'], '.2f')} | {fmt(r['server_util'], '.0%')} "
+            f"| {fmt(r['rt_vs_ref'], '.2f')} "
             f"| {fmt(r['cpu_vs_ref'], '.2f')} | {'; '.join(notes)} |"
         )
     return "\n".join(lines)
@@ -362,12 +436,20 @@ def main() -> None:
     ap.add_argument(
         "--points", help="comma-separated subset of: " + ", ".join(p.name for p in POINTS)
     )
+    ap.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="measure a point again up to this many times while other load disturbs it",
+    )
     ap.add_argument("--cores", default="0,1", help="server core, loadgen core (default 0,1)")
     ap.add_argument("--json", type=Path, help="write every measurement and the summary here")
     args = ap.parse_args()
 
-    server_names = pick(args.servers, [s.name for s in SERVERS], "servers")
-    point_names = pick(args.points, [p.name for p in POINTS], "points")
+    all_servers = [s.name for s in SERVERS]
+    server_names = pick(args.servers, all_servers, "servers", all_servers)
+    default_points = [p.name for p in POINTS if p.default]
+    point_names = pick(args.points, [p.name for p in POINTS], "points", default_points)
     servers = [s for s in SERVERS if s.name in server_names]
     points = [p for p in POINTS if p.name in point_names]
     try:
@@ -388,6 +470,7 @@ def main() -> None:
         if s.name in failed:
             skipped[s.name] = f"build failed: {failed[s.name]}"
 
+    cores = (server_core, loadgen_core)
     env = environment()
     results: list[dict[str, Any]] = []
     t_start = time.monotonic()
@@ -403,8 +486,9 @@ def main() -> None:
                     log(f"skip {server.name}: {err}")
                     continue
                 try:
-                    for point in points:
-                        rec = run_point(proc.pid, port, point, args, (server_core, loadgen_core))
+                    for i, point in enumerate(points):
+                        warmup = args.warmup + (FIRST_POINT_EXTRA_WARMUP if i == 0 else 0.0)
+                        rec = measure(proc.pid, port, point, args, cores, warmup, server.name)
                         rec.update(server=server.name, point=point.name, rep=rep)
                         results.append(rec)
                         if "error" in rec:
