@@ -34,6 +34,7 @@ class Fiber:
 class Proactor:
     backend: str
     keepalive: int
+    offloaded: int
     main_fiber: Fiber | None
     vm: Any
     on_idle: Callable[[], bool] | None

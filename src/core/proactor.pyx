@@ -46,6 +46,7 @@ from uring cimport *
 import errno as _errno
 import heapq
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -60,6 +61,7 @@ cdef enum:
     EPOLL_BATCH = 256
     WAKE_TAG = 1              # user_data of the eventfd read that wakes the hub
     CANCEL_TAG = 2            # user_data of cancel requests (their CQEs are ignored)
+    SIGNAL_TAG = 3            # user_data of the read on the signal wakeup pipe
 
 cdef enum:
     FIBER_NEW = 0
@@ -427,6 +429,11 @@ cdef class Proactor:
     cdef int wakefd
     cdef uint64_t wakebuf
     cdef bint wake_armed
+    cdef int sigrfd                # signal wakeup pipe (main thread only), or -1
+    cdef int sigwfd
+    cdef bint sig_armed
+    cdef char sigbuf[64]
+    cdef object old_wakeup_fd
     cdef object ready              # deque of Fiber
     cdef Fiber current
     cdef object hub
@@ -437,6 +444,11 @@ cdef class Proactor:
     cdef unsigned long long nfibers
     cdef set live                  # fibers not yet done
     cdef public Py_ssize_t keepalive   # external reasons to keep running (actors)
+    # Calls running on other threads that will post their completion (each
+    # also holds a keepalive). While one is pending the hub is not idle: it
+    # skips on_idle, a full gc.collect() that would cost every offloaded file
+    # operation milliseconds.
+    cdef public Py_ssize_t offloaded
     cdef object posted             # callables posted from other threads
     cdef object post_lock
     cdef bint stopping
@@ -454,6 +466,8 @@ cdef class Proactor:
         self.number = _nengines
         self.epfd = -1
         self.wakefd = -1
+        self.sigrfd = -1
+        self.sigwfd = -1
         self.ready = deque()
         self.timers = []
         self.live = set()
@@ -512,6 +526,57 @@ cdef class Proactor:
         if self.wakefd >= 0:
             c_close(self.wakefd)
             self.wakefd = -1
+        if self.sigrfd >= 0:
+            # A read the ring may still hold pins the pipe itself, not the
+            # fd number, so closing is safe (as for the eventfd above).
+            c_close(self.sigrfd)
+            c_close(self.sigwfd)
+            self.sigrfd = self.sigwfd = -1
+
+    cdef int install_signal_wakeup(self) except -1:
+        """Make every signal end the kernel wait (main thread only).
+
+        Python's C-level handler only sets a flag; its Python handler runs when
+        the hub next asks (PyErr_CheckSignals). A signal landing between that
+        check and the next io_uring_enter/epoll_wait would wait for the next
+        event, so the handler also writes to signal.set_wakeup_fd()'s pipe,
+        which the hub keeps armed like the eventfd.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return 0
+        r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            self.old_wakeup_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        except ValueError:             # not the main interpreter
+            os.close(r)
+            os.close(w)
+            return 0
+        self.sigrfd = r
+        self.sigwfd = w
+        cdef epoll_event ev
+        if not self.uring:
+            ev.events = EPOLLIN
+            ev.data.ptr = <void *>self
+            if epoll_ctl(self.epfd, EPOLL_CTL_ADD, self.sigrfd, &ev) < 0:
+                raise _oserror(errno)
+        return 0
+
+    cdef void remove_signal_wakeup(self):
+        if self.sigrfd < 0:
+            return
+        try:
+            if signal.set_wakeup_fd(self.old_wakeup_fd) != self.sigwfd:
+                # Someone replaced ours meanwhile: theirs stays.
+                signal.set_wakeup_fd(signal.set_wakeup_fd(-1))
+        except Exception:
+            pass
+        self.old_wakeup_fd = None
+        if self.epfd >= 0:
+            epoll_ctl(self.epfd, EPOLL_CTL_DEL, self.sigrfd, NULL)
+
+    cdef void drain_sigfd(self):
+        while c_read(self.sigrfd, self.sigbuf, sizeof(self.sigbuf)) > 0:
+            pass
 
     # ------------------------------------------------------------------ fibers
 
@@ -778,6 +843,7 @@ cdef class Proactor:
         _tls.proactor = self
         cdef Fiber mf
         try:
+            self.install_signal_wakeup()
             mf = self.new_fiber(main, args, True)
             self.main_fiber = mf
             self.loop()
@@ -786,6 +852,7 @@ cdef class Proactor:
                 self.shutdown()
             finally:
                 _tls.proactor = None
+                self.remove_signal_wakeup()
                 self.release_kernel_resources()
         if self.fatal is not None:
             raise self.fatal
@@ -819,7 +886,7 @@ cdef class Proactor:
             if not self.ready and self.inflight == 0 and self.ntimers == 0:
                 # Nothing can wake a fiber but another thread (keepalive) or
                 # garbage whose finalizers change state (dropped channels).
-                if self.on_idle is not None and self.idle_changed():
+                if self.on_idle is not None and self.offloaded <= 0 and self.idle_changed():
                     continue
                 if self.keepalive <= 0:
                     if self.live:
@@ -913,14 +980,22 @@ cdef class Proactor:
 
     cdef void arm_wake(self):
         cdef io_uring_sqe *sqe
-        if self.wake_armed or not self.uring:
+        if not self.uring:
             return
-        sqe = io_uring_get_sqe(&self.ring)
-        if sqe == NULL:
-            return
-        io_uring_prep_read(sqe, self.wakefd, &self.wakebuf, 8, <uint64_t>-1)
-        io_uring_sqe_set_data64(sqe, WAKE_TAG)
-        self.wake_armed = True
+        if not self.wake_armed:
+            sqe = io_uring_get_sqe(&self.ring)
+            if sqe == NULL:
+                return
+            io_uring_prep_read(sqe, self.wakefd, &self.wakebuf, 8, <uint64_t>-1)
+            io_uring_sqe_set_data64(sqe, WAKE_TAG)
+            self.wake_armed = True
+        if not self.sig_armed and self.sigrfd >= 0 and not self.closing:
+            sqe = io_uring_get_sqe(&self.ring)
+            if sqe == NULL:
+                return
+            io_uring_prep_read(sqe, self.sigrfd, self.sigbuf, sizeof(self.sigbuf), <uint64_t>-1)
+            io_uring_sqe_set_data64(sqe, SIGNAL_TAG)
+            self.sig_armed = True
 
     cdef int poll_uring(self, bint block) except -1:
         cdef __kernel_timespec ts
@@ -974,6 +1049,9 @@ cdef class Proactor:
             for i in range(n):
                 if datas[i] == WAKE_TAG:
                     self.wake_armed = False
+                    continue
+                if datas[i] == SIGNAL_TAG:
+                    self.sig_armed = False     # the read took the bytes; re-armed next poll
                     continue
                 if datas[i] == CANCEL_TAG or datas[i] == 0:
                     continue
@@ -1147,6 +1225,9 @@ cdef class Proactor:
             if events[i].data.ptr == NULL:
                 self.drain_wakefd()
                 continue
+            if events[i].data.ptr == <void *>self:
+                self.drain_sigfd()         # the handlers run below
+                continue
             h = <Handle>events[i].data.ptr
             ev = events[i].events
             if ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP | EPOLLPRI):
@@ -1163,6 +1244,8 @@ cdef class Proactor:
                     for op in lst:
                         op.waitlist = None
                         self.cancel_wait(op, 0)
+        if block:
+            PyErr_CheckSignals()           # see poll_uring
         return 0
 
     cdef void drain_wakefd(self):
