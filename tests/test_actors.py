@@ -678,6 +678,32 @@ def test_last_sender_in_another_actor_wakes_the_receiver(inherit_context: bool) 
             receiver.join()
 
 
+@actor_test
+def test_an_address_in_a_garbage_cycle_is_released(inherit_context: bool) -> None:
+    chan = spawn_vm(actor("cyclic"), inherit_context=inherit_context)
+    chan.send(self_address())
+    assert inbox.receive() == "holding"
+    chan.close()
+    # cyclic.py ends; its namespace (holding our address) is cyclic garbage.
+    with pytest.raises(NoSendersError):
+        inbox.receive()
+
+
+def test_an_address_in_a_fiber_s_garbage_cycle_is_released() -> None:
+    address = self_address()
+
+    def hold(addr: Any) -> None:
+        cycle: list[Any] = [addr]
+        cycle.append(cycle)
+
+    holder = spawn(hold, address)
+    del address
+    receiver = spawn(inbox.receive)
+    holder.join()
+    with pytest.raises(NoSendersError):
+        receiver.join()
+
+
 # ------------------------------------------------------------ VM lifetimes
 
 

@@ -528,6 +528,32 @@ class Channel:
 # ---------------------------------------------------------------------- VMs
 
 
+class _IdleCollector:
+    """The proactor's idle hook: collect garbage that may hold channels.
+
+    A channel in a reference cycle (a finished VM's namespace referenced by
+    its functions, a fiber's frame) is dropped only by the cycle collector,
+    and dropping it can wake a receiver (NoSendersError) or end a VM. When
+    nothing else can happen that is the only way forward, so the loop asks
+    before it blocks. A full collection costs milliseconds, and a fiber
+    waiting for another thread makes the loop idle once per message, so it
+    runs only when a fiber ended since the last one (the usual way such
+    cycles become garbage) or when the engine would otherwise stop
+    (keepalive <= 0: nothing from other threads is awaited).
+    """
+
+    __slots__ = ("p", "dirty")
+
+    def __init__(self, p: Any) -> None:
+        self.p = p
+        self.dirty = True
+
+    def __call__(self) -> None:
+        if self.dirty or self.p.keepalive <= 0:
+            self.dirty = False
+            gc.collect()
+
+
 class VM:
     """An actor: a program with its own namespace, fibers and inbox."""
 
@@ -535,7 +561,7 @@ class VM:
 
     def __init__(self, p: Any, context: str, module: str | None = None) -> None:
         if p.on_idle is None:
-            p.on_idle = gc.collect
+            p.on_idle = _IdleCollector(p)
         VM._serial += 1
         self.serial = VM._serial
         self.p = p
@@ -555,6 +581,9 @@ class VM:
 
     def fiber_done(self, f: Any) -> None:
         self.nfibers -= 1
+        hook = self.p.on_idle
+        if isinstance(hook, _IdleCollector):
+            hook.dirty = True
         if f.is_main:
             self.main_done = True
             imported = self._inbox_imported()
