@@ -644,6 +644,50 @@ def test_interrupting_a_waiting_file_write_keeps_the_data_consistent(tmp_path, b
     f.close()
 
 
+def test_close_during_a_file_write_completes_or_cancels_it(tmp_path, backend):
+    path = tmp_path / "cw"
+    f = opened(file.random_access, path)
+
+    def writer():
+        try:
+            return f.write_some_at(0, b"written")
+        except OSError as e:
+            return e.errno
+
+    fib = spawn(writer)
+    this_fiber.yield_()  # the writer is in its write
+    f.close()
+    got = fib.join()
+    assert not f.is_open
+    if got == 7:
+        assert contents(path) == b"written"
+    else:
+        # Only io_uring can cancel a write before it reached the file.
+        assert backend == "io_uring" and got == errno.ECANCELED
+        assert contents(path) == b""
+
+
+def test_release_during_a_file_read_keeps_the_fd_valid(tmp_path):
+    path = tmp_path / "rr"
+    path.write_bytes(b"0123456789")
+    drop_from_page_cache(path)
+    f = opened(file.random_access, path, file.open_flag.read_only)
+
+    def reader():
+        try:
+            return read_at(f, 0, 10)
+        except OSError as e:
+            return e.errno
+
+    fib = spawn(reader)
+    this_fiber.yield_()
+    fd = f.release()
+    assert fib.join() in (b"0123456789", errno.ECANCELED)
+    g = file.random_access(fd)
+    assert read_at(g, 0, 10) == b"0123456789"
+    g.close()
+
+
 # ------------------------------------------------------ assign and release
 
 
