@@ -782,21 +782,26 @@ def test_an_exception_in_a_worker_ends_that_vm_only(
 
 @actor_test
 def test_new_master_transfers_the_master_role(inherit_context: bool) -> None:
+    from emilua import system
+
+    # The first VM is the master: process-wide operations are allowed.
     assert _actor.is_master()
-    _actor.require_master("chdir")
+    system.kill(os.getpid(), 0)
     plain = spawn_vm(actor("master"), inherit_context=inherit_context)
     plain.send(inbox)
-    assert inbox.receive() == (False, True)
+    assert inbox.receive() == (False, True)  # not master: system.kill refused
     assert _actor.is_master()
 
     heir = spawn_vm(actor("master"), inherit_context=inherit_context, new_master=True)
     assert not _actor.is_master()
     with pytest.raises(PermissionError) as info:
-        _actor.require_master("chdir")
+        system.kill(os.getpid(), 0)
     assert info.value.errno == errno.EPERM
+    with pytest.raises(PermissionError):
+        _actor.require_master("chdir")
     heir.send(inbox)
     assert inbox.receive() == (True, False)
-    # The role cannot be handed on (or taken back) by a VM that lost it.
+    # A VM that lost the role can neither hand it on nor take it back.
     with pytest.raises(PermissionError):
         spawn_vm(actor("master"), inherit_context=inherit_context, new_master=True)
     assert not _actor.is_master()

@@ -1,11 +1,13 @@
-"""Report whether this VM holds the master role."""
+"""Report whether this VM holds the master role, and whether a guarded call passes."""
 
-from emilua import inbox
-from emilua._actor import is_master, require_master
+import os
+
+from emilua import inbox, system
+from emilua._actor import is_master
 
 reply_to = inbox.receive()
 try:
-    require_master("chdir")
+    system.kill(os.getpid(), 0)  # signal 0: only the checks, nothing is sent
     refused = False
 except PermissionError:
     refused = True
