@@ -8,26 +8,34 @@ leaf or one flat dict of leaves; fds and addresses travel in SCM_RIGHTS).
 Sending an address creates a new pair whose receiving end joins the
 addressed inbox, so each copy is its own capability and the kernel counts
 the senders: when every copy of a sending end is gone the inbox reads EOF
-and drops that socket. An inbox schedules no read until ``receive()`` is
-called; a message read while nobody waits (the receiver was interrupted) is
-queued, never lost.
+and drops that socket. This holds for every inbox, in-process VMs included:
+the first address of a VM that leaves the process makes its mailbox a
+``ProcessMailbox``.
+
+Flow control: an inbox schedules no read until ``receive()`` is called, and
+then one read per socket; a message read while nobody waits (the receiver
+was interrupted) is queued, never lost. A read in flight does not keep its
+VM alive: when the VM ends its sockets are closed (the reads are cancelled)
+and the sandboxes it spawned are SIGKILLed.
 """
 
 from __future__ import annotations
 
 import errno as _errno
+import json
 import os
 import select
 import signal
 import socket
 import struct
 import sys
+import threading
 import traceback
 from collections import deque
 from typing import Any
 
 from emilua import _actor
-from emilua._actor import ChannelClosedError, Mailbox, NoSendersError, VM
+from emilua._actor import VM, ChannelClosedError, Mailbox, NoSendersError
 from emilua._core import codec
 from emilua._core import proactor as _core
 from emilua._fiber import _proactor
@@ -75,6 +83,16 @@ def _rights_control(fds: list[int]) -> bytes:
     )
 
 
+def _spawn_helper(p: Any, fn: Any, *args: Any) -> None:
+    """A detached fiber that belongs to no VM (it keeps none alive)."""
+    f = p.spawn(fn, *args)
+    vm = f.vm
+    if vm is not None:
+        vm.nfibers -= 1
+        f.vm = None
+    f.detach()
+
+
 # ---------------------------------------------------------------- sending
 
 
@@ -83,8 +101,7 @@ def _address_of(value: Any) -> codec.ActorAddress:
     if isinstance(value, ProcessChannel):
         return codec.ActorAddress(os.dup(value._raw_fd()))
     if value is _actor.inbox:
-        vm = _actor.current_vm()
-        return codec.ActorAddress(_new_address_for(vm.mailbox))
+        return codec.ActorAddress(_new_address_for(_actor.current_vm().mailbox))
     if isinstance(value, _actor.Channel):
         return codec.ActorAddress(_new_address_for(value._box))
     raise TypeError("not an address")
@@ -93,48 +110,64 @@ def _address_of(value: Any) -> codec.ActorAddress:
 def _new_address_for(box: Mailbox) -> int:
     """A new sending end whose receiving end feeds *box*."""
     rx, tx = _pair()
-    if isinstance(box, ProcessMailbox):
-        box.add_socket(rx)
-    else:
-        _bridge(box, rx)
+    _attach(box, rx)
     return tx
 
 
-def _bridge(box: Mailbox, rx: int) -> None:
-    """Feed messages arriving on *rx* into an in-process mailbox.
+def _attach(box: Mailbox, rx: int) -> None:
+    """Make the socket *rx* one more source of *box*, on the box's thread.
 
-    The bridge fiber holds a tx-channel, so it counts as a sender (and keeps
-    the target alive) until every remote copy of the address is gone.
+    An in-process VM's mailbox becomes a ProcessMailbox on its first
+    socket: it then reads its sockets only while ``receive()`` waits,
+    exactly like an actor in another process.
     """
-    chan = _actor.Channel(box)
 
-    def bridge() -> None:
-        p = _proactor()
-        h = p.handle(rx)
-        try:
-            while True:
-                value = _receive_one(p, h)
-                if value is _EOF:
-                    return
-                if value is _BAD:
-                    return
-                try:
-                    chan.send(value)
-                except ChannelClosedError:
-                    return
-        finally:
-            chan.close()
-            if not h.closed:
-                h.close()
-
-    def start() -> None:
-        p = box.p
-        p.spawn(bridge).detach()
+    def attach() -> None:
+        if box.closed:
+            os.close(rx)
+            return
+        if not isinstance(box, ProcessMailbox):
+            box.__class__ = ProcessMailbox
+            ProcessMailbox._init_sockets(box, [])  # type: ignore[arg-type]
+        box.add_socket(rx)  # type: ignore[attr-defined]
 
     if _core.current() is box.p:
-        start()
+        attach()
+        return
+    try:
+        box.p.post(attach)
+    except Exception:
+        os.close(rx)
+        raise
+
+
+def _probe_leaf(v: Any) -> Any:
+    # fds and addresses take one member and no string space, like True.
+    if isinstance(v, file_descriptor):
+        v._fileno()  # EBADF for a closed one
+        return True
+    if isinstance(v, ProcessChannel):
+        v._raw_fd()  # ChannelClosedError for a closed one
+        return True
+    if isinstance(v, _actor.Channel):
+        if not v._open:
+            raise ChannelClosedError()
+        return True
+    if v is _actor.inbox:
+        return True
+    return v
+
+
+def _check_message(msg: Any) -> None:
+    """Raise what encoding *msg* would raise, before any fd or address is
+    created for it (nothing is sent or created for an invalid message)."""
+    if isinstance(msg, dict):
+        fds = [v for v in msg.values() if isinstance(v, file_descriptor)]
+        if len({id(v) for v in fds}) != len(fds):
+            raise ValueError("the same file_descriptor appears twice in one message")
+        codec.encode({k: _probe_leaf(v) for k, v in msg.items()})
     else:
-        box.p.post(start)
+        codec.encode(_probe_leaf(msg))
 
 
 def _to_wire(msg: Any, moved: list[file_descriptor]) -> Any:
@@ -144,12 +177,17 @@ def _to_wire(msg: Any, moved: list[file_descriptor]) -> Any:
         if isinstance(v, file_descriptor):
             moved.append(v)
             return codec.FileDescriptor(os.dup(v._fileno()))
-        if isinstance(v, (dict, list, tuple)):
-            raise TypeError("messages to a process actor cannot nest containers")
         return v
 
     if isinstance(msg, dict):
-        return {k: leaf(v) for k, v in msg.items()}
+        wire: dict[str, Any] = {}
+        try:
+            for k, v in msg.items():
+                wire[k] = leaf(v)
+        except BaseException:
+            _close_leaves(wire)
+            raise
+        return wire
     return leaf(msg)
 
 
@@ -206,10 +244,15 @@ class ProcessChannel:
     def send(self, msg: Any) -> None:
         """Send *msg* (one leaf or a flat dict of leaves). Interruption point.
 
-        Invalid messages raise TypeError/ValueError before anything is sent;
-        a closed or dead peer raises ChannelClosedError.
+        Leaves: bool, int, float, str (at most 255 UTF-8 bytes),
+        file_descriptor (moved: closed here once sent), a channel or the
+        inbox (sent as a new address). A dict has 1 to 20 members and str
+        keys of at most 255 bytes. An invalid message raises TypeError or
+        ValueError before anything is created or sent; a closed or dead peer
+        raises ChannelClosedError.
         """
         p = _proactor()
+        _check_message(msg)
         moved: list[file_descriptor] = []
         wire = _to_wire(msg, moved)
         try:
@@ -253,13 +296,21 @@ class ProcessChannel:
         return self._spawned().pid
 
     def kill(self, signo: int = signal.SIGKILL) -> None:
-        """Send *signo* through the process's pidfd; SIGKILL also closes the channel."""
+        """Send *signo* through the process's pidfd; SIGKILL also closes the channel.
+
+        Raises OSError(EINVAL) on a channel received through an inbox or a
+        detached process, ProcessLookupError once the process is gone.
+        """
         self._spawned().kill(signo)
         if signo == signal.SIGKILL:
             self.close()
 
     def detach(self) -> None:
-        """Let the process outlive the actor that spawned it (no SIGKILL at its end)."""
+        """Let the process outlive the actor that spawned it, and the program.
+
+        Raises OSError(EINVAL) on a channel received through an inbox or a
+        process already detached.
+        """
         self._spawned().detach()
 
     def __eq__(self, other: object) -> bool:
@@ -274,7 +325,7 @@ class ProcessChannel:
     def __hash__(self) -> int:
         try:
             st = os.fstat(self._raw_fd())
-        except OSError:
+        except (OSError, ChannelClosedError):
             return 0
         return hash((st.st_dev, st.st_ino))
 
@@ -285,7 +336,7 @@ class ProcessChannel:
             pass
 
     def __repr__(self) -> str:
-        pid = f" pid {self._pid}" if self._pid is not None else ""
+        pid = f" pid {self._child.pid}" if self._child is not None else ""
         return f"<process channel{pid}>"
 
 
@@ -302,14 +353,21 @@ class _Child:
         self.sandbox = sandbox
 
     def kill(self, signo: int) -> None:
-        if self.detached or self.pidfd < 0:
+        if self.detached:
             raise OSError(_errno.EINVAL, "the process was detached")
+        if self.pidfd < 0:
+            raise ProcessLookupError(_errno.ESRCH, "the process has ended")
         signal.pidfd_send_signal(self.pidfd, signo)
 
     def detach(self) -> None:
         if self.detached:
             raise OSError(_errno.EINVAL, "the process was detached already")
         self.detached = True
+        if self.pidfd >= 0:
+            from emilua import _supervisor
+
+            # The supervisor must not kill it when the program ends.
+            _supervisor.request({"op": "detach", "pid": self.pid}, [])
         self._close()
 
     def alive(self) -> bool:
@@ -328,34 +386,56 @@ class _Child:
         self._close()
 
 
+# Every process actor spawned from this process whose pidfd is still open.
 _children: list[_Child] = []
+_children_lock = threading.Lock()
+
+
+def _prune(vm: VM) -> None:
+    """Close the pidfds of children that have ended (a long-running program
+    that spawns many sandboxes holds one fd per live child only)."""
+    with _children_lock:
+        for child in _children:
+            if not child.alive():
+                child._close()
+        _children[:] = [c for c in _children if c.pidfd >= 0]
+    mine = getattr(vm, "sandboxes", None)
+    if mine:
+        mine[:] = [c for c in mine if c.pidfd >= 0]
 
 
 def kill_sandboxes(vm: VM) -> None:
     """Manual: every sandbox is SIGKILLed when the actor that spawned it exits."""
-    for child in getattr(vm, "sandboxes", ()):
+    mine = getattr(vm, "sandboxes", None) or []
+    for child in mine:
         if not child.detached and child.pidfd >= 0:
             try:
                 signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        child._close()
+    mine.clear()
+    with _children_lock:
+        _children[:] = [c for c in _children if c.pidfd >= 0]
 
 
 def join_children() -> None:
     """Wait for every non-detached process actor spawned here to exit."""
+    with _children_lock:
+        waiting = [c for c in _children if c.pidfd >= 0 and not c.detached]
     poller = select.poll()
     pidfds = []
-    for child in _children:
-        if child.pidfd >= 0 and not child.detached:
-            pidfds.append(child.pidfd)
-            poller.register(child.pidfd, select.POLLIN)
+    for child in waiting:
+        pidfds.append(child.pidfd)
+        poller.register(child.pidfd, select.POLLIN)
     while pidfds:
         for fd, _ in poller.poll():
             poller.unregister(fd)
             pidfds.remove(fd)
-    for child in _children:
-        child._close()
-    _children.clear()
+    with _children_lock:
+        for child in _children:
+            child._close()
+        _children.clear()
 
 
 # --------------------------------------------------------------- receiving
@@ -369,6 +449,8 @@ def _receive_one(p: Any, h: Any) -> Any:
     n, control, flags = p.recvmsg(h, buf, codec.CONTROL_SIZE)
     fds = _rights(control)
     if n == 0:
+        # A zero-length message reads as EOF (manual, "Work lifetime
+        # management": a bad actor may do that; only its capability goes).
         for fd in fds:
             os.close(fd)
         return _EOF
@@ -382,13 +464,23 @@ def _receive_one(p: Any, h: Any) -> Any:
 class ProcessMailbox(Mailbox):
     """An inbox fed by SEQPACKET sockets (remote senders) and local channels."""
 
+    socks: list[Any]
+    reading: set[Any]
+    remote: deque[Any]
+
     def __init__(self, p: Any, vm: VM, fds: list[int]) -> None:
         super().__init__(p, vm)
-        self.socks: list[Any] = [p.handle(fd) for fd in fds]
-        self.reading: set[Any] = set()
-        self.remote: deque[Any] = deque()
+        self._init_sockets(fds)
+
+    def _init_sockets(self, fds: list[int]) -> None:
+        self.socks = [self.p.handle(fd) for fd in fds]
+        self.reading = set()
+        self.remote = deque()
 
     def add_socket(self, fd: int) -> None:
+        if self.closed:
+            os.close(fd)
+            return
         h = self.p.handle(fd)
         self.socks.append(h)
         if self.receiver is not None:
@@ -404,6 +496,9 @@ class ProcessMailbox(Mailbox):
 
     def receive(self) -> Any:
         p = self.p
+        f = p.current_fiber
+        if f is None:
+            raise RuntimeError("inbox.receive() outside of a fiber")
         if self.closed:
             raise ChannelClosedError()
         if self.receiver is not None:
@@ -413,7 +508,6 @@ class ProcessMailbox(Mailbox):
             return _actor._materialize(msg, p)
         if self.nsenders == 0 and not self.socks:
             raise NoSendersError()
-        f = p.current_fiber
         r = _actor._Receive(self, f)
         self.receiver = r
         for h in list(self.socks):
@@ -431,7 +525,7 @@ class ProcessMailbox(Mailbox):
     def _read(self, h: Any) -> None:
         # Flow control: one read per socket, only while someone receives.
         self.reading.add(h)
-        self.p.spawn(self._reader, h).detach()
+        _spawn_helper(self.p, self._reader, h)
 
     def _reader(self, h: Any) -> None:
         try:
@@ -453,11 +547,12 @@ class ProcessMailbox(Mailbox):
                     self.receiver = None
                     r.error = NoSendersError()
                     self.p.wake(r.fiber)
-            elif self.receiver is not None and h not in self.reading:
-                pass
+            return
+        if self.closed:
+            _discard_received(value)
             return
         r = self.receiver
-        if r is not None and not self.closed:
+        if r is not None:
             self.receiver = None
             r.value = value
             self.p.wake(r.fiber)
@@ -465,7 +560,12 @@ class ProcessMailbox(Mailbox):
             self.remote.append(value)
 
     def _senders_gone(self) -> None:
+        if self.nsenders > 0:
+            return
         if self.socks:
+            # Remote senders remain: nothing to report, but local channels
+            # no longer keep the engine running.
+            self._release_keepalive()
             return
         super()._senders_gone()
 
@@ -475,6 +575,18 @@ class ProcessMailbox(Mailbox):
             if not h.closed:
                 h.close()
         self.socks = []
+        while self.remote:
+            _discard_received(self.remote.popleft())
+
+
+def _discard_received(value: Any) -> None:
+    vals = value.values() if isinstance(value, dict) else [value]
+    for v in vals:
+        if isinstance(v, (ProcessChannel, file_descriptor)):
+            try:
+                v.close()
+            except OSError:
+                pass
 
 
 # ------------------------------------------------------------------ spawning
@@ -486,7 +598,16 @@ def spawn(
     """Ask the supervisor for a child process running the module."""
     from emilua import _supervisor
 
-    rx, tx = _pair()
+    ns: dict[str, Any] | None = None
+    script: str | None = None
+    init_fd: int | None = None
+    environment: dict[str, str] = {}
+    if linux_namespaces is not None:
+        # Every option is checked before anything is created.
+        ns, stdio, script, init_fd, environment = _check_namespaces(linux_namespaces)
+    else:
+        stdio = {"stdin": 0, "stdout": 1, "stderr": 2}
+    _prune(parent)
     req: dict[str, Any] = {
         "op": "spawn",
         "kind": kind,
@@ -494,59 +615,79 @@ def spawn(
         "backend": parent.p.backend,
         "sys_path": [p for p in sys.path if p],
     }
-    roles = ["inbox"]
-    fds = [rx]
-    owned: list[int] = []
-    if linux_namespaces is not None:
-        ns, extra, script, init_fd = _check_namespaces(linux_namespaces)
+    if ns is not None:
         req["linux_namespaces"] = ns
-        for role, fd in extra:
-            roles.append(role)
-            fds.append(fd)
-        # init.script and init.fd travel on their own socket straight to the
-        # sandbox; the supervisor only forwards the other end.
-        s_host, s_guest = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    roles: list[str] = []
+    fds: list[int] = []
+    for name, fd in stdio.items():
+        if fd is None:
+            continue
         try:
-            anc = []
-            if init_fd is not None:
-                anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", init_fd))]
-            s_host.sendmsg([script.encode() if script is not None else b""], anc)
-        finally:
-            s_host.close()
-        roles.append("setup")
-        fds.append(s_guest.fileno())
-        owned.append(s_guest.detach())
-    req["fd_roles"] = roles
+            os.fstat(fd)
+        except OSError:
+            continue  # a closed standard fd shared: the actor gets a closed pipe end
+        roles.append(name)
+        fds.append(fd)
+    owned: list[int] = []
+    rx, tx = _pair()
+    owned.append(rx)
     try:
+        roles.append("inbox")
+        fds.append(rx)
+        if ns is not None:
+            # init.script, init.fd and the environment travel on their own
+            # socket straight to the sandbox; the supervisor only forwards
+            # the other end.
+            s_host, s_guest = socket.socketpair(
+                socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
+            )
+            owned.append(s_guest.detach())
+            try:
+                anc = []
+                if init_fd is not None:
+                    anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _INT.pack(init_fd))]
+                payload = json.dumps({"script": script, "environment": environment})
+                s_host.sendmsg([payload.encode()], anc)
+            finally:
+                s_host.close()
+            roles.append("setup")
+            fds.append(owned[-1])
+        req["fd_roles"] = roles
         reply, rfds = _supervisor.request(req, fds)
     except BaseException:
         os.close(tx)
         raise
     finally:
-        os.close(rx)
         for fd in owned:
             os.close(fd)
-    child = _Child(int(reply["pid"]), rfds[0] if rfds else -1, linux_namespaces is not None)
-    _children.append(child)
+    child = _Child(int(reply["pid"]), rfds[0] if rfds else -1, ns is not None)
+    with _children_lock:
+        _children.append(child)
     if child.sandbox:
         if not hasattr(parent, "sandboxes"):
-            parent.sandboxes = []
-        parent.sandboxes.append(child)
+            parent.sandboxes = []  # type: ignore[attr-defined]
+        parent.sandboxes.append(child)  # type: ignore[attr-defined]
     return ProcessChannel(tx, child)
 
 
 _NS_FLAGS = ("new_uts", "new_ipc", "new_pid", "new_user", "new_net", "new_mount")
+_STDIO = {"stdin": 0, "stdout": 1, "stderr": 2}
 
 
 def _check_namespaces(
     opts: Any,
-) -> tuple[dict[str, Any], list[tuple[str, int]], str | None, int | None]:
+) -> tuple[dict[str, bool], dict[str, int | None], str | None, int | None, dict[str, str]]:
     """Validate spawn_vm's linux_namespaces table (manual, "The option
-    linux_namespaces") before anything is created."""
+    linux_namespaces") before anything is created.
+
+    Returns (namespace flags, stdio fds by name (None: a closed pipe end),
+    init.script, init.fd, environment).
+    """
     if not isinstance(opts, dict):
         raise TypeError("linux_namespaces must be a dict")
-    ns: dict[str, Any] = {}
-    extra: list[tuple[str, int]] = []
+    ns: dict[str, bool] = {}
+    stdio: dict[str, int | None] = {name: None for name in _STDIO}
+    environment: dict[str, str] = {}
     for key, value in opts.items():
         if key in _NS_FLAGS:
             if not isinstance(value, bool):
@@ -558,17 +699,21 @@ def _check_namespaces(
                 and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
             ):
                 raise TypeError("linux_namespaces['environment'] must map str to str")
-            ns[key] = dict(value) if value else {}
-        elif key in ("stdin", "stdout", "stderr"):
+            for k, v in (value or {}).items():
+                if "=" in k or "\0" in k or "\0" in v or not k:
+                    raise ValueError(f"invalid environment variable {k!r}")
+            environment = dict(value) if value else {}
+        elif key in _STDIO:
             if value is None:
-                ns[key] = None
-            elif value == "share":
-                ns[key] = "share"
+                stdio[key] = None
+            elif isinstance(value, str) and value == "share":
+                stdio[key] = _STDIO[key]
             elif isinstance(value, file_descriptor):
-                ns[key] = "fd"
-                extra.append((key, value._fileno()))
+                stdio[key] = value._fileno()
             else:
-                raise TypeError(f"linux_namespaces[{key!r}] must be 'share', a file_descriptor or None")
+                raise TypeError(
+                    f"linux_namespaces[{key!r}] must be 'share', a file_descriptor or None"
+                )
         elif key == "init":
             continue
         else:
@@ -578,7 +723,9 @@ def _check_namespaces(
     init = opts.get("init")
     if init is not None:
         if not isinstance(init, dict) or set(init) - {"script", "fd"}:
-            raise TypeError("linux_namespaces['init'] must be {'script': str, 'fd': file_descriptor}")
+            raise TypeError(
+                "linux_namespaces['init'] must be {'script': str, 'fd': file_descriptor}"
+            )
         script = init.get("script")
         if script is not None and not isinstance(script, str):
             raise TypeError("init['script'] must be a str")
@@ -587,7 +734,7 @@ def _check_namespaces(
             if not isinstance(fd, file_descriptor):
                 raise TypeError("init['fd'] must be a file_descriptor")
             init_fd = fd._fileno()
-    return ns, extra, script, init_fd
+    return ns, stdio, script, init_fd, environment
 
 
 def child_main(req: dict[str, Any], inbox_fd: int) -> int:
@@ -611,6 +758,8 @@ def child_main(req: dict[str, Any], inbox_fd: int) -> int:
         vm.end()
     except SystemExit as e:
         vm.end()
+        if e.code is None:
+            return 0
         return e.code if isinstance(e.code, int) else 1
     except BaseException as exc:
         sys.stderr.write(f"Exception in the main fiber of {vm!r}:\n")
