@@ -88,8 +88,14 @@ def _io_slots(cls: type) -> list[str]:
     return names
 
 
+# Immutable values sent as they are; exact types, the common case first.
+_SCALARS = frozenset({type(None), bool, int, float, str, bytes})
+
+
 def _copy(value: Any, path: set[int], moves: list[_Moved]) -> Any:
     """Deep-copy a message; channels travel as addresses, IO objects are moved."""
+    if type(value) in _SCALARS:
+        return value
     from emilua._io import IOObject
     from emilua.byte_span import byte_span
 
@@ -160,8 +166,23 @@ def _restore_moves(moves: list[_Moved]) -> None:
             m.fd = -1
 
 
+class _Carrier:
+    """A message carrying moved IO objects; other messages travel unwrapped."""
+
+    __slots__ = ("msg",)
+
+    def __init__(self, msg: Any) -> None:
+        self.msg = msg
+
+
 def _materialize(value: Any, p: Any) -> Any:
-    """Receiver side: rebuild moved IO objects on the receiver's proactor."""
+    """Receiver side: the message, its moved IO objects rebuilt on *p*."""
+    if type(value) is _Carrier:
+        return _rebuild(value.msg, p)
+    return value
+
+
+def _rebuild(value: Any, p: Any) -> Any:
     if isinstance(value, _Moved):
         obj = value.cls.__new__(value.cls)
         obj._h = None
@@ -172,17 +193,19 @@ def _materialize(value: Any, p: Any) -> Any:
         value.fd = -1
         return obj
     if isinstance(value, list):
-        return [_materialize(v, p) for v in value]
+        return [_rebuild(v, p) for v in value]
     if isinstance(value, tuple):
-        return tuple(_materialize(v, p) for v in value)
+        return tuple(_rebuild(v, p) for v in value)
     if isinstance(value, dict):
-        return {_materialize(k, p): _materialize(v, p) for k, v in value.items()}
+        return {_rebuild(k, p): _rebuild(v, p) for k, v in value.items()}
     return value
 
 
 def _discard(value: Any) -> None:
     """A message nobody will receive: close the fds it carries."""
-    if isinstance(value, _Moved):
+    if type(value) is _Carrier:
+        _discard(value.msg)
+    elif isinstance(value, _Moved):
         if value.fd >= 0:
             os.close(value.fd)
             value.fd = -1
@@ -455,6 +478,8 @@ class Channel:
             raise RuntimeError("send() outside of a fiber")
         moves: list[_Moved] = []
         copy = _copy(msg, set(), moves)
+        if moves:
+            copy = _Carrier(copy)
         _detach_moves(moves)
         box = self._box
         op = _Send(copy, moves, f, p)
