@@ -424,11 +424,14 @@ def test_an_io_object_with_an_operation_in_flight_is_not_moved(inherit_context: 
         chan.close()
 
 
-def test_a_closed_io_object_cannot_be_sent() -> None:
+def test_a_closed_or_repeated_io_object_is_refused() -> None:
     with tcp_pair() as (client, server):
         chan = spawn_vm(actor("echo"))
+        with pytest.raises(ValueError):
+            chan.send((inbox, [server, server]))  # one object cannot move twice
+        assert server.is_open
         server.close()
-        with pytest.raises((ValueError, OSError)):
+        with pytest.raises(ValueError):
             chan.send((inbox, server))
         chan.close()
 
