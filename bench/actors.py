@@ -159,7 +159,9 @@ def measure_emilua_process(n: int, rtt_n: int, reps: int) -> dict[str, Any]:
 # ----------------------------------------------------------- asyncio/uvloop
 
 
-def measure_asyncio(use_uvloop: bool, maxsize: int, n: int, rtt_n: int, reps: int) -> dict[str, Any]:
+def measure_asyncio(
+    use_uvloop: bool, maxsize: int, n: int, rtt_n: int, reps: int
+) -> dict[str, Any]:
     import asyncio
 
     if use_uvloop:
@@ -276,7 +278,9 @@ def measure(case: str, reps: int, scale: float) -> dict[str, Any]:
     if case == "emilua-process":
         return measure_emilua_process(n, rtt_n, reps)
     if case.startswith(("asyncio", "uvloop")):
-        return measure_asyncio(case.startswith("uvloop"), 1 if case.endswith("1") else 0, n, rtt_n, reps)
+        return measure_asyncio(
+            case.startswith("uvloop"), 1 if case.endswith("1") else 0, n, rtt_n, reps
+        )
     if case.startswith("threading"):
         return measure_threading(1 if case.endswith("1") else 0, n, rtt_n, reps)
     raise ValueError(case)
@@ -349,7 +353,7 @@ def main() -> None:
             return ""
         return f"{results[case][key] / base[key]:.2f}x"
 
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"Actor messaging, {date}")
     print()
     print(f"    python bench/actors.py {' '.join(sys.argv[1:])}".rstrip())
@@ -359,7 +363,9 @@ def main() -> None:
         f"{os.cpu_count()} CPUs; message (int, 16 bytes); stream best of {args.reps}."
     )
     print()
-    print("| case | cores | stream (msg/s) | vs queue | rtt median (µs) | rtt p99 (µs) | vs queue |")
+    print(
+        "| case | cores | stream (msg/s) | vs queue | rtt median (µs) | rtt p99 (µs) | vs queue |"
+    )
     print("|---|---|---|---|---|---|---|")
     for case in cases:
         doc = results[case]

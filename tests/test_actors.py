@@ -33,12 +33,12 @@ import emilua
 from emilua import (
     ChannelClosedError,
     NoSendersError,
+    _actor,
     inbox,
     spawn,
     spawn_vm,
     this_fiber,
 )
-from emilua import _actor
 from emilua._core import proactor as _core
 from emilua.byte_span import byte_span
 

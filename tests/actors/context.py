@@ -1,7 +1,6 @@
 """Report what this actor's entry module sees."""
 
 from actors import _probe
-
 from emilua import inbox
 
 # A fresh namespace per actor: every spawn of this module starts from zero.

@@ -5,7 +5,6 @@ imported it (manual, "Channels and resources"), while this VM still runs.
 """
 
 from actors import _probe
-
 from emilua import ip, spawn
 from emilua.byte_span import byte_span
 
