@@ -814,6 +814,70 @@ def test_datagram_errors_are_the_kernels(tmp_path):
     close_all(a, lone)
 
 
+def fill_datagram_queue(path) -> int:
+    """Queue 1-byte datagrams at *path* until its queue is full; return the count."""
+    s = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_DGRAM)
+    s.setblocking(False)
+    n = 0
+    try:
+        while True:
+            s.sendto(b"q", os.fsencode(path))
+            n += 1
+    except BlockingIOError:
+        return n
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("connected", [False, True])
+def test_a_send_to_a_full_queue_waits_for_room(tmp_path, connected):
+    path = tmp_path / "full"
+    rx = unix.datagram_socket()
+    rx.open()
+    rx.bind(path)
+    tx = unix.datagram_socket()
+    if connected:
+        tx.connect(path)
+    else:
+        tx.open()
+    queued = fill_datagram_queue(path)
+    assert queued > 0
+    sender = spawn(tx.send, b"late") if connected else spawn(tx.send_to, b"late", path)
+    wait_until_idle()
+    assert sender.joinable  # the queue is full
+    for _ in range(queued):
+        assert received(rx) == b"q"
+    assert sender.join() == 4
+    assert received(rx) == b"late"
+    close_all(rx, tx)
+
+
+@pytest.mark.parametrize("how", ["close", "cancel"])
+def test_close_or_cancel_wakes_a_send_to_waiting_for_room(tmp_path, how):
+    path = tmp_path / "full"
+    rx = unix.datagram_socket()
+    rx.open()
+    rx.bind(path)
+    tx = unix.datagram_socket()
+    tx.open()
+    fill_datagram_queue(path)
+    r, w = pipe()
+
+    def sender():
+        with pytest.raises(OSError) as e:
+            tx.send_to_with_fds(b"late", path, [w])
+        return e.value.errno
+
+    f = spawn(sender)
+    wait_until_idle()
+    assert f.joinable
+    getattr(tx, how)()
+    assert f.join() == errno.ECANCELED
+    w.close()  # given back
+    r.close()
+    close_all(rx, tx)
+
+
 def test_autobind_with_an_empty_path():
     s = unix.datagram_socket()
     s.open()

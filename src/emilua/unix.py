@@ -22,10 +22,15 @@ Kernel facts this module relies on (unix(7), socket(7), net/unix/af_unix.c):
   peer's next read fail with ECONNRESET; writing to a closed peer fails with
   EPIPE (sends carry MSG_NOSIGNAL, so there is no SIGPIPE).
 
-The calls that need a peer address (``send_to``, ``receive_from`` and their
-``*_with_fds`` forms) try the syscall with MSG_DONTWAIT and park on readiness
-(``Proactor.poll``) only when it would block: the proactor's data operations
-carry no address. Every other operation is one proactor operation.
+Datagram sends (``send``, ``send_to`` and their ``*_with_fds`` forms) and the
+receives that return the sender's path try the syscall with MSG_DONTWAIT and
+park on readiness (``Proactor.poll``) only when it would block. Those receives
+need the sender's address, which the proactor's operations do not return. The
+sends keep away from io_uring's send operations: when the peer of a connected
+datagram socket had a full queue, the ring's retry after EAGAIN delivered a
+0-byte datagram instead of the payload (seen on Linux 6.18; stream and
+seqpacket connections are not affected, their peers are always connected back).
+Every other operation is one proactor operation.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from emilua import _io, _scm
-from emilua._core.proactor import raw_connect
+from emilua._core.proactor import monotonic_time, raw_connect
 from emilua._fiber import _proactor
 from emilua.file_descriptor import file_descriptor
 
@@ -64,6 +69,8 @@ _FAMILY = struct.pack("=H", _socket.AF_UNIX)
 _UNSPEC = struct.pack("=H14x", _socket.AF_UNSPEC)
 _SHUTDOWN = {"receive": _socket.SHUT_RD, "send": _socket.SHUT_WR, "both": _socket.SHUT_RDWR}
 _NONBLOCK = _socket.MSG_DONTWAIT | _socket.MSG_NOSIGNAL
+_BACKOFF_MIN = 0.001  # seconds
+_BACKOFF_MAX = 0.016
 
 
 class message_flag(enum.IntFlag):
@@ -266,7 +273,37 @@ class _Base(_io.IOObject):
 class _Socket(_Base):
     """A UNIX socket that transfers data: connect, shutdown, fds."""
 
-    __slots__ = ()
+    # _cancels counts cancel()/close()/release() calls, so that a readiness
+    # loop (_nonblocking) notices one that came while it was between waits;
+    # _wakeup is the timer its back-off sleeps on.
+    __slots__ = ("_cancels", "_wakeup")
+
+    def __init__(self, fd: file_descriptor | None = None) -> None:
+        self._cancels = 0
+        self._wakeup: Any = None
+        super().__init__(fd)
+
+    def _cancel_waits(self) -> None:
+        self._cancels += 1
+        if self._wakeup is not None:
+            self._wakeup.cancel()
+
+    def close(self) -> None:
+        """Close the socket; operations in flight finish with ECANCELED."""
+        super().close()
+        self._cancel_waits()
+
+    def cancel(self) -> None:
+        """Cancel every operation in flight; they raise OSError(ECANCELED)."""
+        super().cancel()
+        self._cancel_waits()
+
+    def release(self) -> file_descriptor:
+        fd = super().release()
+        self._cancel_waits()
+        return fd
+
+    release.__doc__ = _Base.release.__doc__
 
     @classmethod
     def pair(cls: type[_T]) -> tuple[_T, _T]:
@@ -354,12 +391,20 @@ class _Socket(_Base):
     def _nonblocking(self, write: bool, call: Callable[[_socket.socket], _T]) -> _T:
         """Run *call* (a MSG_DONTWAIT syscall) until it does not block.
 
-        Parks on readiness between tries; ECANCELED when the socket is closed
-        meanwhile (its fd number may already belong to another file).
+        Parks on readiness between tries. Linux reports a datagram socket
+        writable from its own send buffer alone (unix_dgram_poll looks at the
+        destination's queue only for the connected peer), so a send that
+        still would block after the socket became writable waits with a
+        back-off sleep (_BACKOFF_MIN doubling to _BACKOFF_MAX) before the next
+        try instead of spinning. Raises ECANCELED when the socket is closed,
+        cancelled or released meanwhile (a closed fd's number may already
+        belong to another file).
         """
         h = self._handle()
         p = self._p
         assert p is not None
+        cancels = self._cancels
+        delay = 0.0
         while True:
             s = _socket.socket(fileno=h.fd)
             try:
@@ -368,9 +413,37 @@ class _Socket(_Base):
                 pass
             finally:
                 s.detach()
-            p.poll(h, write)
-            if h.closed:
+            if delay:
+                if self._wakeup is None:
+                    self._wakeup = p.new_timer()
+                self._wakeup.deadline = monotonic_time() + delay
+                self._wakeup.wait()
+                delay = min(delay * 2, _BACKOFF_MAX)
+            elif write:
+                delay = _BACKOFF_MIN
+            if not h.closed and self._cancels == cancels:
+                p.poll(h, write)
+            if h.closed or self._cancels != cancels:
                 raise OSError(_errno.ECANCELED, os.strerror(_errno.ECANCELED))
+
+    def _sendmsg(
+        self, buffer: Any, fds: Iterable[file_descriptor], addr: bytes | None, flags: int
+    ) -> int:
+        """sendmsg(2) through the readiness loop (datagram sockets)."""
+        buffer = _write_buffer(buffer)
+        flags = int(flags) | _NONBLOCK
+        self._handle()
+        taken = _take_fds(fds)
+        try:
+            ancdata = []
+            if taken:
+                raws = array.array("i", [raw for _, raw in taken])
+                ancdata.append((_socket.SOL_SOCKET, _socket.SCM_RIGHTS, raws.tobytes()))
+            if addr is None:
+                return self._nonblocking(True, lambda s: s.sendmsg([buffer], ancdata, flags))
+            return self._nonblocking(True, lambda s: s.sendmsg([buffer], ancdata, flags, addr))
+        finally:
+            _give_back(taken)
 
 
 class _Connectable(_Socket):
@@ -494,14 +567,11 @@ class datagram_socket(_Socket):
 
         Interruption point. ENOTCONN on an unconnected socket (use send_to).
         """
-        return self._send(buffer, flags)
+        return self._sendmsg(buffer, (), None, flags)
 
     def send_to(self, buffer: Any, pathname: Any, flags: int = 0) -> int:
         """Send one datagram to the socket bound at *pathname*. Interruption point."""
-        buffer = _write_buffer(buffer)
-        addr = _encode_path(pathname)
-        flags = int(flags) | _NONBLOCK
-        return self._nonblocking(True, lambda s: s.sendto(buffer, flags, addr))
+        return self._sendmsg(buffer, (), _encode_path(pathname), flags)
 
     def receive_with_fds(self, buffer: Any, maxfds: int) -> tuple[int, list[file_descriptor]]:
         """Receive one datagram and the fds it carries (at most *maxfds*).
@@ -528,23 +598,14 @@ class datagram_socket(_Socket):
     def send_with_fds(self, buffer: Any, fds: Iterable[file_descriptor]) -> int:
         """Send one datagram carrying *fds* to the connected peer.
 
-        Interruption point. The fds stay open and owned by the caller.
+        Interruption point. The fds stay open and owned by the caller (see
+        stream_socket.send_with_fds).
         """
-        return self._send_fds(buffer, fds)
+        return self._sendmsg(buffer, fds, None, 0)
 
     def send_to_with_fds(self, buffer: Any, pathname: Any, fds: Iterable[file_descriptor]) -> int:
         """send_with_fds() to the socket bound at *pathname*. Interruption point."""
-        buffer = _write_buffer(buffer)
-        addr = _encode_path(pathname)
-        taken = _take_fds(fds)
-        try:
-            ancdata = []
-            if taken:
-                raws = array.array("i", [raw for _, raw in taken])
-                ancdata.append((_socket.SOL_SOCKET, _socket.SCM_RIGHTS, raws.tobytes()))
-            return self._nonblocking(True, lambda s: s.sendmsg([buffer], ancdata, _NONBLOCK, addr))
-        finally:
-            _give_back(taken)
+        return self._sendmsg(buffer, fds, _encode_path(pathname), 0)
 
 
 class stream_socket(_Connectable):
