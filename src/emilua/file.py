@@ -93,12 +93,12 @@ def _check_offset(offset: Any) -> int:
 def _flags(flags: Any) -> int:
     if isinstance(flags, bool) or not isinstance(flags, int):
         raise TypeError(f"flags must be file.open_flag values, not {type(flags).__name__}")
-    flags = int(flags)
-    if flags & ~_ALL_FLAGS:
-        raise _InvalidArgument(f"unknown open flags {flags & ~_ALL_FLAGS:#o}")
-    if flags & os.O_WRONLY and flags & os.O_RDWR:
+    value = int(flags)
+    if value & ~_ALL_FLAGS:
+        raise _InvalidArgument(f"unknown open flags {value & ~_ALL_FLAGS:#o}")
+    if value & os.O_WRONLY and value & os.O_RDWR:
         raise _InvalidArgument("write_only and read_write exclude each other")
-    return flags
+    return value
 
 
 def _wbuf(buffer: Any) -> Any:
