@@ -91,7 +91,7 @@ host.send()  # sync point #1
 
 _, userns = host.receive_with_fd()
 _, netns = host.receive_with_fd()
-sandbox.loopback_up(netns)
+sandbox.loopback_up(netns, userns)
 userns.close()
 netns.close()
 

@@ -78,8 +78,8 @@ def _rights_control(fds: list[int]) -> bytes:
     payload = b"".join(_INT.pack(fd) for fd in fds)
     length = _CMSG.size + len(payload)
     space = socket.CMSG_SPACE(len(payload))
-    return _CMSG.pack(length, socket.SOL_SOCKET, socket.SCM_RIGHTS) + payload + bytes(
-        space - length
+    return (
+        _CMSG.pack(length, socket.SOL_SOCKET, socket.SCM_RIGHTS) + payload + bytes(space - length)
     )
 
 

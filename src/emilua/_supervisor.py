@@ -4,24 +4,47 @@ process").
 A plain fork of CPython would carry the parent's argv, environment and heap
 into every actor, so the supervisor is a fresh interpreter: the ``emilua``
 command starts it first thing (fork + exec, empty environment, the control
-socket its only extra fd). It imports the engine once and then waits on a
-blocking AF_UNIX/SOCK_SEQPACKET socket for spawn requests, forking one child
-per process actor. Actors are its children, so the main process's SIGCHLD
-handling is untouched; it reaps them itself. It exits when the main process
-closes the control socket (the main process exited).
+socket its only extra fd). It imports the whole engine once and then waits on
+a blocking AF_UNIX/SOCK_SEQPACKET socket for requests, forking one child per
+process actor. Actors are its children, so the main process's SIGCHLD
+handling is untouched; it reaps them itself.
 
 Requests are JSON objects with fds in SCM_RIGHTS; the main process is
 trusted by the supervisor (the manual's threat model), the actors are not
-and never talk to it.
+and never talk to it. What configures one sandbox (the init.script, its fd,
+the environment) never passes through here: it travels on a setup socket
+straight from the program to the sandbox, so no later sandbox forked from
+this process can find it in its memory.
+
+Requests: ``spawn`` (fork an actor; answers its PID and a pidfd), ``detach``
+(the actor may outlive the program), ``loopback_up`` (bring ``lo`` up in a
+sandbox's network namespace from a short-lived child that joins it), and
+``ping`` (reap, then answer the supervisor's PID).
+
+When the program ends (the control socket reads EOF) the supervisor SIGKILLs
+every actor that was not detached, gives its standard streams back, and
+stays as the reaper of the detached ones until they end.
+
+The chain of processes of a sandbox with a new PID namespace::
+
+    supervisor
+      `- setup process: unshare(2), then waits for PID 1 and exits with its status
+           `- PID 1: runs the init.script, forks the actor, forwards signals, reaps
+                `- PID 2: the actor's engine
 """
 
 from __future__ import annotations
 
 import array
+import fcntl
+import gc
 import json
 import os
+import pkgutil
+import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -40,10 +63,10 @@ def send_fds(sock: socket.socket, data: bytes, fds: list[int]) -> None:
     sock.sendmsg([data], anc)
 
 
-def recv_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
+def recv_fds(sock: socket.socket, size: int = _MAX_REQUEST) -> tuple[bytes, list[int]]:
     fds = array.array("i")
     data, anc, flags, _ = sock.recvmsg(
-        _MAX_REQUEST, socket.CMSG_SPACE(_MAX_FDS * fds.itemsize), socket.MSG_CMSG_CLOEXEC
+        size, socket.CMSG_SPACE(_MAX_FDS * fds.itemsize), socket.MSG_CMSG_CLOEXEC
     )
     for level, kind, payload in anc:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -61,7 +84,9 @@ def start() -> None:
     with _lock:
         if _ctl is not None:
             return
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours, theirs = socket.socketpair(
+            socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
+        )
         try:
             _proc = subprocess.Popen(
                 [sys.executable, "-I", "-m", "emilua._supervisor", str(theirs.fileno())],
@@ -89,14 +114,26 @@ def request(msg: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[i
     if "error" in reply:
         for fd in rfds:
             os.close(fd)
-        raise OSError(reply.get("errno", 0), reply["error"])
+        code = reply.get("errno", 0)
+        if code:
+            raise OSError(code, reply["error"])
+        raise RuntimeError(reply["error"])
     return reply, rfds
+
+
+def pid() -> int:
+    """The supervisor's PID, once every child that has ended is reaped."""
+    reply, _ = request({"op": "ping"}, [])
+    return int(reply["pid"])
 
 
 # ------------------------------------------------------------- supervisor side
 
+# Direct children: pid -> [the actor's pid as reported to the program, detached]
+_kids: dict[int, list[Any]] = {}
 
-def _reap(signum: int, frame: Any) -> None:
+
+def _reap(signum: int = 0, frame: Any = None) -> None:
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -104,26 +141,23 @@ def _reap(signum: int, frame: Any) -> None:
             return
         if pid == 0:
             return
+        _kids.pop(pid, None)
 
 
 def _warm_up() -> None:
-    # Everything an actor may need from the engine is imported once here, so
-    # that every child starts with it loaded (and a sandbox with an empty root
-    # can still use the engine).
-    import emilua  # noqa: F401
-    import emilua._actor  # noqa: F401
-    import emilua._core.codec  # noqa: F401
-    import emilua._process_actor  # noqa: F401
-    import emilua.byte_span  # noqa: F401
-    import emilua.ip  # noqa: F401
-    import emilua.stream  # noqa: F401
-    import emilua.system  # noqa: F401
-    import emilua.time  # noqa: F401
+    # Every module of the engine is imported once here, so that every child
+    # starts with it loaded: a sandbox with an empty root can still import
+    # any of them (what is not preloaded fails with ModuleNotFoundError).
+    import traceback  # noqa: F401 - used by every actor that reports an error
 
-    for name in ("emilua.mutex", "emilua.condition_variable", "emilua._core.initscript"):
+    import emilua
+
+    for info in pkgutil.walk_packages(emilua.__path__, "emilua."):
+        if info.name in ("emilua.__main__", __name__):
+            continue
         try:
-            __import__(name)
-        except ImportError:
+            __import__(info.name)
+        except Exception:  # an optional part that cannot load here is not needed
             pass
 
 
@@ -131,46 +165,102 @@ def serve(ctl_fd: int) -> None:
     ctl = socket.socket(fileno=ctl_fd)
     os.set_inheritable(ctl_fd, False)
     _warm_up()
+    # Every child starts as a copy-on-write image of this process: a
+    # collection there would write to the GC header of every object we
+    # hold (and copy the page). Frozen objects are never traversed; it cut
+    # the time to a sandbox's first message by about half here.
+    gc.freeze()
     signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's ^C is for the program
     while True:
         try:
             data, fds = recv_fds(ctl)
         except OSError:
-            return
+            break
         if not data:
-            return
+            break
+        _reap()
+        rfds: list[int] = []
         try:
             req = json.loads(data)
-            if req.get("op") != "spawn":
-                raise ValueError(f"unknown request {req.get('op')!r}")
-            pid, pidfd = _spawn(req, fds, ctl_fd)
+            reply, rfds = _handle(req, fds)
         except OSError as e:
             send_fds(ctl, json.dumps({"error": str(e), "errno": e.errno or 0}).encode(), [])
         except Exception as e:
             send_fds(ctl, json.dumps({"error": repr(e), "errno": 0}).encode(), [])
         else:
-            try:
-                send_fds(ctl, json.dumps({"pid": pid}).encode(), [pidfd])
-            finally:
-                os.close(pidfd)
+            send_fds(ctl, json.dumps(reply).encode(), rfds)
         finally:
-            for fd in fds:
+            for fd in fds + rfds:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
+    _shutdown()
 
 
-def _spawn(req: dict[str, Any], fds: list[int], ctl_fd: int) -> tuple[int, int]:
-    roles = req.get("fd_roles", ["inbox"])
-    if len(fds) != len(roles) or "inbox" not in roles:
-        raise ValueError("the fds of a spawn request do not match its fd_roles")
-    given = dict(zip(roles, fds))
-    ns = req.get("linux_namespaces")
+def _handle(req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
+    op = req.get("op")
+    if op == "spawn":
+        child, actor, pidfd = _spawn(req, fds)
+        _kids[child] = [actor, False]
+        return {"pid": actor}, [pidfd]
+    if op == "detach":
+        for kid in _kids.values():
+            if kid[0] == req["pid"]:
+                kid[1] = True
+        return {}, []
+    if op == "loopback_up":
+        _loopback_up(_given(req, fds))
+        return {}, []
+    if op == "ping":
+        return {"pid": os.getpid()}, []
+    raise ValueError(f"unknown request {op!r}")
+
+
+def _shutdown() -> None:
+    """The program ended: kill its actors, wait for the detached ones."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    _reap()
+    for child, (_, detached) in list(_kids.items()):
+        if not detached:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    # Don't keep the program's terminal or pipes open while detached actors
+    # live on (a shell pipeline would wait for us).
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            return
+
+
+def _given(req: dict[str, Any], fds: list[int]) -> dict[str, int]:
+    roles = req.get("fd_roles", [])
+    if len(fds) != len(roles):
+        raise ValueError("the fds of a request do not match its fd_roles")
+    return dict(zip(roles, fds, strict=True))
+
+
+def _spawn(req: dict[str, Any], fds: list[int]) -> tuple[int, int, int]:
+    """Fork the child of a spawn request.
+
+    Returns (our child's PID, the actor's PID as the program sees it, a
+    pidfd for the latter). For a sandbox it waits until the child has
+    created its namespaces, so that spawn_vm() reports unshare(2)'s errno;
+    the init.script runs after that, while the program goes on.
+    """
+    given = _given(req, fds)
+    if "inbox" not in given:
+        raise ValueError("a spawn request needs an inbox fd")
+    sandbox = req.get("linux_namespaces") is not None
     me = os.getpid()
-    # The sandbox's PID 1 sends its pidfd back on this pair (it is not our
-    # child when a PID namespace sits in between).
     report_rx, report_tx = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
     try:
@@ -192,16 +282,25 @@ def _spawn(req: dict[str, Any], fds: list[int], ctl_fd: int) -> tuple[int, int]:
                     pass
                 os._exit(code)
         report_tx.close()
-        if ns is not None and ns.get("new_pid"):
-            # PID 1 lives one fork below; its pidfd comes from our child.
-            try:
-                data, rfds = recv_fds(report_rx)
-            except OSError:
-                data, rfds = b"", []
-            if not rfds:
-                raise OSError(0, "the sandbox failed before its PID 1 started")
-            return int(data.decode()), rfds[0]
-        return pid, os.pidfd_open(pid)
+        if not sandbox:
+            return pid, pid, os.pidfd_open(pid)
+        try:
+            data, rfds = recv_fds(report_rx)
+        except OSError:
+            data, rfds = b"", []
+        report = json.loads(data) if data else {"errno": 0}
+        if "errno" in report:
+            for fd in rfds:
+                os.close(fd)
+            _kids[pid] = [pid, False]  # reaped once the mask is restored
+            code = report["errno"]
+            if code:
+                raise OSError(code, f"creating the sandbox's namespaces: {os.strerror(code)}")
+            raise RuntimeError("the sandbox process failed before creating its namespaces")
+        if rfds:
+            # PID 1 of a new PID namespace is our grandchild.
+            return pid, int(report["pid"]), rfds[0]
+        return pid, pid, os.pidfd_open(pid)
     finally:
         report_rx.close()
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
@@ -218,6 +317,12 @@ _CLONE = {
 _FORWARDED = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP, signal.SIGINT)
 
 
+def _exit_code(status: int) -> int:
+    """A wait status as an exit status: the code, or 128 + signal (sh(1))."""
+    code = os.waitstatus_to_exitcode(status)
+    return code & 0xFF if code >= 0 else 128 - code
+
+
 def _close_all_but(keep: set[int]) -> None:
     low = 3
     for fd in sorted(keep):
@@ -232,7 +337,8 @@ def _child(
 ) -> int:
     import prctl
 
-    # The actor dies with the supervisor (and so with the program).
+    # The actor dies with the supervisor (and so with the program, unless
+    # detached: then the supervisor outlives the program).
     prctl.set_pdeathsig(signal.SIGKILL)
     if os.getppid() != supervisor:
         return 1
@@ -242,8 +348,7 @@ def _child(
     ns = req.get("linux_namespaces")
     inbox_fd = given["inbox"]
     setup_fd = given.get("setup", -1)
-    if ns is not None:
-        _stdio(ns, given)
+    _stdio(given)
     # An actor holds no fd it was not given: the control socket and anything
     # else the supervisor had open are closed.
     keep = {0, 1, 2, inbox_fd, report.fileno()}
@@ -262,22 +367,40 @@ def _child(
     return _sandbox_child(req, ns, inbox_fd, setup_fd, report)
 
 
-def _stdio(ns: dict[str, Any], given: dict[str, int]) -> None:
-    """stdin/stdout/stderr: 'share', a given fd, or a closed pipe end (None)."""
+def _stdio(given: dict[str, int]) -> None:
+    """stdin/stdout/stderr: the fd the program gave (its own for 'share'),
+    or a closed pipe end (None): reading it gives EOF, writing EPIPE."""
     for std, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
-        how = ns.get(name)
-        if how == "share":
-            continue
-        if how == "fd":
+        if name in given:
             os.dup2(given[name], std)
             continue
         r, w = os.pipe()
-        if std == 0:
-            os.dup2(r, 0)
-        else:
-            os.dup2(w, std)
+        os.dup2(r if std == 0 else w, std)
         os.close(r)
         os.close(w)
+
+
+def _receive_setup(setup_fd: int) -> tuple[str | None, dict[str, str], int | None]:
+    """The init.script, environment and init.fd, straight from the program."""
+    if setup_fd < 0:
+        return None, {}, None
+    setup = socket.socket(fileno=setup_fd)
+    try:
+        # MSG_PEEK | MSG_TRUNC gives the datagram's real size (unix(7)); with
+        # no control buffer a peek installs none of its fds.
+        size = setup.recv_into(bytearray(1), 1, socket.MSG_PEEK | socket.MSG_TRUNC)
+        data, fds = recv_fds(setup, max(size, 1))
+    finally:
+        setup.close()
+    payload = json.loads(data) if data else {}
+    return payload.get("script"), payload.get("environment") or {}, fds[0] if fds else None
+
+
+def _send_report(report: socket.socket, msg: dict[str, Any], fds: list[int]) -> None:
+    try:
+        send_fds(report, json.dumps(msg).encode(), fds)
+    except OSError:
+        pass
 
 
 def _sandbox_child(
@@ -291,37 +414,42 @@ def _sandbox_child(
     for key, bit in _CLONE.items():
         if ns.get(key):
             flags |= bit
-    # The setup socket carries the init.script and init.fd straight from the
-    # program: the supervisor never sees them.
-    script, fdarg = None, None
-    if setup_fd >= 0:
-        setup = socket.socket(fileno=setup_fd)
-        data, sfds = recv_fds(setup)
-        setup.close()
-        script = data.decode() if data else None
-        fdarg = sfds[0] if sfds else None
+    script, env, fdarg = _receive_setup(setup_fd)
     c = initscript.CTable({"errexit": False})
     if flags:
         _, err = c.unshare(flags)
         if err:
-            raise OSError(err, f"unshare: {os.strerror(err)}")
+            _send_report(report, {"errno": err}, [])
+            return 1
     if flags & _CLONE["new_pid"]:
-        pid1 = os.fork()
+        # unshare(CLONE_NEWPID) applies to our children: the next one is PID 1.
+        setup_pidfd = os.pidfd_open(os.getpid())
+        try:
+            pid1 = os.fork()
+        except OSError as e:
+            _send_report(report, {"errno": e.errno or 0}, [])
+            return 1
         if pid1 != 0:
-            # Our child is PID 1 of the new namespace: hand its pidfd to the
-            # supervisor, then stay as its parent until it ends.
+            # Stay as PID 1's parent until it ends: the supervisor reaps us.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            os.close(setup_pidfd)
             pidfd = os.pidfd_open(pid1)
-            send_fds(report, str(pid1).encode(), [pidfd])
+            _send_report(report, {"pid": pid1}, [pidfd])
             os.close(pidfd)
             report.close()
             if fdarg is not None:
                 os.close(fdarg)
             os.close(inbox_fd)
             _, status = os.waitpid(pid1, 0)
-            return os.waitstatus_to_exitcode(status) & 0xFF
+            return _exit_code(status)
         prctl.set_pdeathsig(signal.SIGKILL)
+        # The parent may have died before PDEATHSIG was armed.
+        if select.select([setup_pidfd], [], [], 0)[0]:
+            return 1
+        os.close(setup_pidfd)
+    else:
+        _send_report(report, {}, [])
     report.close()
-    env = ns.get("environment") or {}
     os.environ.clear()
     os.environ.update(env)
     if script is not None:
@@ -345,7 +473,13 @@ def _sandbox_child(
 def _pid1(req: dict[str, Any], inbox_fd: int) -> int:
     """PID 1 of a sandbox (manual, "The PID namespace"): fork the actor,
     forward SIGTERM/SIGUSR1/SIGUSR2/SIGHUP/SIGINT to it, reap every zombie,
-    and exit with the actor's status."""
+    and exit with the actor's status (128 + signal if a signal killed it).
+
+    pid_namespaces(7): signals from inside the namespace reach PID 1 only
+    for handled signals, from an ancestor namespace too (SIGKILL aside);
+    blocked signals are always queued, so PID 1 blocks them and takes them
+    with sigwait().
+    """
     waited = set(_FORWARDED) | {signal.SIGCHLD}
     signal.pthread_sigmask(signal.SIG_BLOCK, waited)
     actor = os.fork()
@@ -374,7 +508,65 @@ def _pid1(req: dict[str, Any], inbox_fd: int) -> int:
             if pid == 0:
                 break
             if pid == actor:
-                return os.waitstatus_to_exitcode(status) & 0xFF
+                return _exit_code(status)
+
+
+# ------------------------------------------------------------ loopback_up
+
+_SIOCGIFFLAGS = 0x8913  # <linux/sockios.h>
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+_IFREQ = struct.Struct("16sh22x")  # struct ifreq: name, then ifr_flags in a 24-byte union
+
+
+def _loopback_up(given: dict[str, int]) -> None:
+    """Bring ``lo`` up in the network namespace ``given['netns']``.
+
+    setns(2) into a user namespace needs a single-threaded process, and into
+    a network namespace CAP_SYS_ADMIN over it, which an unprivileged program
+    only gains by joining the sandbox's user namespace first (its creator
+    owns it, user_namespaces(7)). So a short-lived child of this
+    single-threaded process joins ``userns`` (if given), then ``netns``, and
+    sets IFF_UP on an AF_INET socket it creates there (netdevice(7)).
+    """
+    if "netns" not in given:
+        raise ValueError("loopback_up needs a netns fd")
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = _loopback_up_child(given)
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise OSError(code, f"loopback_up: {os.strerror(code)}" if code > 0 else "loopback_up")
+
+
+def _loopback_up_child(given: dict[str, int]) -> int:
+    from emilua._core import initscript
+
+    c = initscript.CTable({"errexit": False})
+    if "userns" in given:
+        _, err = c.setns(given["userns"], _CLONE["new_user"])
+        if err:
+            return int(err)
+    _, err = c.setns(given["netns"], _CLONE["new_net"])
+    if err:
+        return int(err)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            res = fcntl.ioctl(s, _SIOCGIFFLAGS, _IFREQ.pack(b"lo", 0))
+            flags = _IFREQ.unpack(res)[1]
+            fcntl.ioctl(s, _SIOCSIFFLAGS, _IFREQ.pack(b"lo", flags | _IFF_UP))
+    except OSError as e:
+        return e.errno or 1
+    return 0
 
 
 if __name__ == "__main__":

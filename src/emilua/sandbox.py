@@ -6,8 +6,8 @@ host (``ip link set dev lo up``, writing the UID/GID maps) without one:
 
 - ``socket_pair()``: the host/guest SOCK_SEQPACKET pair that ``init.fd``
   travels on, with a host end whose calls park only the calling fiber.
-- ``loopback_up(netns)``: bring ``lo`` up in the sandbox's network namespace
-  (pyroute2, through the namespace fd the init.script sent back).
+- ``loopback_up(netns, userns=None)``: bring ``lo`` up in the sandbox's
+  network namespace, through the namespace fds the init.script sent back.
 - ``write_id_map(fd, inside, outside, count)``: fill a uid_map/gid_map fd.
 - ``BIND_PYTHON``: init.script source that bind-mounts the interpreter's
   install tree read-only into a new root, for guests that import more than
@@ -16,13 +16,10 @@ host (``ip link set dev lo up``, writing the UID/GID maps) without one:
 
 from __future__ import annotations
 
-import errno as _errno
 import os
 import socket
 import sys
 import sysconfig
-import threading
-from typing import Any
 
 from emilua._fiber import _proactor
 from emilua._io import IOObject
@@ -82,62 +79,27 @@ def write_id_map(fd: file_descriptor, inside: int, outside: int, count: int = 1)
         fd.close()
 
 
-def loopback_up(netns: file_descriptor) -> None:
+def loopback_up(netns: file_descriptor, userns: file_descriptor | None = None) -> None:
     """Bring ``lo`` up inside the network namespace *netns* refers to.
 
-    setns(2) changes the namespace of the calling thread only, so the work
-    happens on a short-lived thread that never returns to the host's
-    namespace; the calling fiber waits for it without blocking the engine.
+    The manual runs ``ip link set dev lo up`` with ``nsenter_user`` and
+    ``nsenter_net``; here the supervisor forks a short-lived child that
+    joins *userns* (when given), then *netns*, and sets the flag with an
+    ioctl (netdevice(7)). An unprivileged program must pass the sandbox's
+    user namespace: only inside it does it hold CAP_SYS_ADMIN over the
+    sandbox's network namespace. The fds stay open (the caller owns them).
+
+    Raises OSError with the errno of setns(2) or of the ioctl.
     """
-    p = _proactor()
-    result: list[BaseException | None] = []
-    done = {"fiber": p.current_fiber, "waiting": False}
+    from emilua import _supervisor
 
-    def work() -> None:
-        err: BaseException | None = None
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.setns(netns._fileno(), 0x40000000) != 0:  # CLONE_NEWNET
-                e = ctypes.get_errno()
-                raise OSError(e, f"setns: {os.strerror(e)}")
-            from pyroute2 import IPRoute
-
-            with IPRoute() as ipr:
-                idx = ipr.link_lookup(ifname="lo")
-                if not idx:
-                    raise OSError(_errno.ENODEV, "no loopback device in the namespace")
-                ipr.link("set", index=idx[0], state="up")
-        except BaseException as e:  # reported to the waiting fiber
-            err = e
-        result.append(err)
-        p.post(wake)
-
-    class _Wait:
-        def cancel(self, fiber: Any) -> bool:
-            return False
-
-        def __repr__(self) -> str:
-            return "loopback_up()"
-
-    def wake() -> None:
-        if done["waiting"]:
-            p.wake(done["fiber"])
-
-    t = threading.Thread(target=work, name="emilua-netns")
-    p.keepalive += 1
-    try:
-        t.start()
-        while not result:
-            done["waiting"] = True
-            p.suspend(_Wait())
-            done["waiting"] = False
-    finally:
-        p.keepalive -= 1
-    t.join()
-    if result[0] is not None:
-        raise result[0]
+    roles, fds = [], []
+    if userns is not None:
+        roles.append("userns")
+        fds.append(userns._fileno())
+    roles.append("netns")
+    fds.append(netns._fileno())
+    _supervisor.request({"op": "loopback_up", "fd_roles": roles}, fds)
 
 
 def _install_dirs() -> list[str]:
@@ -174,9 +136,7 @@ def bind_python_script(newroot: str = "/mnt") -> str:
         "    for part in path.strip('/').split('/'):\n"
         "        cur += '/' + part\n"
         "        C.mkdir(cur, mode(7, 5, 5))  # EEXIST is fine\n"
-        "    errexit = saved\n"
-        + body
-        + "\n_bind_python()\n"
+        "    errexit = saved\n" + body + "\n_bind_python()\n"
     )
 
 
