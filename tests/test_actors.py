@@ -206,6 +206,13 @@ def test_spawn_vm_with_a_missing_module_raises() -> None:
         spawn_vm(os.path.join(ACTORS, "no_such_actor.py"))
 
 
+@actor_test
+def test_a_new_thread_that_cannot_start_its_engine_raises_in_the_caller() -> None:
+    with pytest.raises(ValueError):
+        spawn_vm(actor("echo"), inherit_context=False, backend="nonexistent", new_master=True)
+    assert _actor.is_master()  # the role was not handed to a VM that never started
+
+
 # ----------------------------------------------------- values are deep-copied
 
 

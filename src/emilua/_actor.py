@@ -853,7 +853,13 @@ def _spawn_thread(
     backend = backend or parent.p.backend
 
     def thread_main() -> None:
-        p = _core.Proactor(backend)
+        try:
+            p = _core.Proactor(backend)
+        except BaseException as exc:
+            # The caller waits for `ready`: hand it the error instead.
+            box.append(exc)
+            ready.set()
+            return
         vm = VM(p, "worker", target)
         p.vm = vm
         if new_master:
@@ -879,9 +885,14 @@ def _spawn_thread(
     t.start()
     _threads.append(t)
     ready.wait()
+    result = box.pop()
+    if isinstance(result, BaseException):
+        t.join()
+        _threads.remove(t)
+        raise result
     if new_master:
         parent.master = False
-    return box.pop()  # type: ignore[no-any-return]
+    return result  # type: ignore[no-any-return]
 
 
 def join_threads() -> None:
