@@ -868,8 +868,14 @@ cdef class Proactor:
     cdef int loop(self) except -1:
         cdef Fiber f
         cdef bint block
+        cdef Py_ssize_t nround
         while True:
-            while self.ready and not self.stopping:
+            # One round runs the fibers that were ready when it began; a
+            # fiber that yields runs again after the next poll, so a busy
+            # fiber cannot starve completions and timers.
+            nround = len(self.ready)
+            while nround > 0 and not self.stopping:
+                nround -= 1
                 f = self.ready.popleft()
                 if f.state == FIBER_DONE:
                     continue

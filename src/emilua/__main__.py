@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import signal
 import sys
 import traceback
 
@@ -65,6 +66,40 @@ def _start_supervisor() -> None:
     start()
 
 
+def _line_buffered_stdio() -> None:
+    """Make print() flush at each newline, as the manual's print does.
+
+    print() goes through Python's buffered sys.stdout while system.out writes
+    to the fd at once; flushing per line keeps the two in order when stdout
+    is a pipe or a file (Python buffers those by blocks).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            pass
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    from emilua._core.proactor import current
+
+    p = current()
+    if p is None or p.current_fiber is None:
+        raise KeyboardInterrupt  # in the hub: it ends the loop
+    # Python runs the handler in whichever fiber is running. A
+    # KeyboardInterrupt there would end that fiber only (a detached fiber's
+    # error is printed and the program goes on), so end the VM instead, with
+    # the status a shell gives to a program killed by SIGINT.
+    p.exit_vm(128 + signum)
+
+
+def _end_the_vm_on_sigint() -> None:
+    # An inherited SIG_IGN (a background job of a non-interactive shell) or a
+    # handler set by whoever embeds us stays as it is.
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -85,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     _start_supervisor()
+    _line_buffered_stdio()
+    _end_the_vm_on_sigint()
 
     import emilua
     from emilua import _context, system

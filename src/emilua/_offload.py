@@ -118,7 +118,7 @@ class _Call:
             if self._state != _PENDING:
                 return  # interrupted meanwhile: the result is dropped
             self._state = _DONE
-        self._p.keepalive -= 1
+        self._release()
         self._value = value
         self._error = error
         self._p.wake(self._fiber)
@@ -133,8 +133,12 @@ class _Call:
             if self._state != _PENDING:
                 return False
             self._state = _ABANDONED
-        self._p.keepalive -= 1
+        self._release()
         return True
+
+    def _release(self) -> None:
+        self._p.keepalive -= 1
+        self._p.offloaded -= 1
 
     def __repr__(self) -> str:
         return "offloaded call"
@@ -153,7 +157,10 @@ def run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
     if fiber is None:
         raise RuntimeError("a blocking call needs a fiber to park")
     call = _Call(p, fiber)
+    # keepalive: another thread will wake the engine; offloaded: the engine
+    # is waiting, not idle (it skips its idle-time garbage collection).
     p.keepalive += 1
+    p.offloaded += 1
     _get_pool().submit(lambda: call.run(fn, args))
     try:
         p.suspend(call)

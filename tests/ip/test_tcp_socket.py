@@ -347,6 +347,23 @@ def test_interrupt_a_parked_read_loses_no_byte():
         assert recv_bytes(s) == b"kept"
 
 
+def test_a_fiber_that_keeps_yielding_does_not_starve_a_parked_read():
+    with tcp_pair() as (c, s):
+        stop = []
+
+        def busy():
+            while not stop:
+                this_fiber.yield_()
+
+        b = spawn(busy)
+        reader = spawn(recv_bytes, s)
+        wait_until_idle()
+        c.write_some(b"x")
+        assert reader.join() == b"x"  # the hub polled although busy never parked
+        stop.append(True)
+        b.join()
+
+
 # ---------------------------------------------------------------- shutdown
 
 

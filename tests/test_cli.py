@@ -1,0 +1,332 @@
+# The emilua command (manual: "Getting started"; the CLI runs a program as the
+# main actor: _CONTEXT == 'main'). Programs run in child processes on the
+# backend of the test; the echo server is exercised from this engine.
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import emilua
+from emilua import ip, spawn, stream
+from emilua.byte_span import byte_span
+
+TIMEOUT = 30
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "examples")
+
+
+def program(tmp_path, source: str, name: str = "prog.py") -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source))
+    return str(path)
+
+
+def emilua_cmd(backend: str | None, *args: str) -> list[str]:
+    cmd = [sys.executable, "-m", "emilua"]
+    if backend is not None:
+        cmd.append(f"--backend={backend}")
+    return cmd + list(args)
+
+
+def run(backend, *args, **kwargs) -> subprocess.CompletedProcess:
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.run(
+        emilua_cmd(backend, *args), capture_output=True, text=True, timeout=TIMEOUT, **kwargs
+    )
+
+
+def test_program_runs_as_the_main_actor(tmp_path, backend):
+    program(
+        tmp_path,
+        """
+        print("submodule sees _CONTEXT:", "_CONTEXT" in globals())
+        """,
+        name="helper_module.py",
+    )
+    prog = program(
+        tmp_path,
+        """
+        import sys
+        import helper_module  # found next to the program
+        from emilua import this_fiber
+        print(_CONTEXT, __name__, this_fiber.is_main)
+        print(sys.argv[1:])
+        """,
+    )
+    r = run(backend, prog, "a", "b")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "submodule sees _CONTEXT: False",
+        "main __main__ True",
+        "['a', 'b']",
+    ]
+    assert r.stderr == ""
+
+
+def test_arguments_after_a_double_dash(tmp_path, backend):
+    prog = program(
+        tmp_path,
+        """
+        from emilua import system
+        print(system.arguments[2:])
+        """,
+    )
+    r = run(backend, prog, "--", "--not-an-option", "x")
+    assert r.stdout == "['--not-an-option', 'x']\n"
+    r = run(backend, "--", prog, "y")
+    assert r.stdout == "['y']\n"
+
+
+def test_an_exception_escaping_the_main_fiber(tmp_path, backend):
+    prog = program(
+        tmp_path,
+        """
+        print("started")
+        def inner():
+            raise ValueError("boom in main")
+        inner()
+        print("not reached")
+        """,
+    )
+    r = run(backend, prog)
+    assert r.returncode == 1
+    assert r.stdout == "started\n"
+    assert "Traceback (most recent call last)" in r.stderr
+    assert "in inner" in r.stderr
+    assert r.stderr.rstrip().endswith("ValueError: boom in main")
+
+
+def test_an_exception_in_a_detached_fiber_is_printed_and_the_program_goes_on(tmp_path, backend):
+    prog = program(
+        tmp_path,
+        """
+        from emilua import spawn, this_fiber
+
+        def broken():
+            raise RuntimeError("boom in a fiber")
+
+        spawn(broken).detach()
+        for _ in range(5):
+            this_fiber.yield_()
+        print("still running")
+        """,
+    )
+    r = run(backend, prog)
+    assert r.returncode == 0
+    assert r.stdout == "still running\n"
+    assert "Traceback (most recent call last)" in r.stderr
+    assert "in broken" in r.stderr
+    assert "RuntimeError: boom in a fiber" in r.stderr
+
+
+def test_sys_exit_in_the_program(tmp_path, backend):
+    prog = program(tmp_path, "import sys\nsys.exit(3)\n")
+    assert run(backend, prog).returncode == 3
+    prog = program(tmp_path, "import sys\nsys.exit('fatal: bad input')\n")
+    r = run(backend, prog)
+    assert r.returncode == 1
+    assert r.stderr == "fatal: bad input\n"
+
+
+def test_version_and_help():
+    r = run(None, "--version")
+    assert r.returncode == 0
+    assert r.stdout == f"emilua {emilua.__version__}\n"
+    for flag in ("--help", "-h"):
+        r = run(None, flag)
+        assert r.returncode == 0
+        assert r.stdout.startswith("usage: emilua")
+        assert "--backend" in r.stdout
+
+
+def test_usage_errors():
+    r = run(None)
+    assert r.returncode == 2
+    assert r.stderr.startswith("usage: emilua")
+    r = run(None, "--no-such-option", "x.py")
+    assert r.returncode != 0
+    assert "unknown option" in r.stderr
+    r = run(None, "/nonexistent/prog.py")
+    assert r.returncode == 2
+    assert "No such file or directory" in r.stderr
+    r = run(None, "--backend=nonsense", os.path.join(EXAMPLES, "hello.py"))
+    assert r.returncode != 0
+    assert "nonsense" in r.stderr
+
+
+def test_the_emilua_console_script():
+    script = shutil.which("emilua", path=os.path.dirname(sys.executable)) or shutil.which("emilua")
+    assert script is not None
+    r = subprocess.run(
+        [script, "--version"], capture_output=True, text=True, timeout=TIMEOUT, check=True
+    )
+    assert r.stdout == f"emilua {emilua.__version__}\n"
+    r = subprocess.run(
+        [script, os.path.join(EXAMPLES, "hello.py")],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 0
+    assert r.stdout == "Hello World\nHello World\n"
+
+
+# ------------------------------------------------------------------ examples
+
+
+def test_example_hello(backend):
+    r = run(backend, os.path.join(EXAMPLES, "hello.py"))
+    assert r.returncode == 0, r.stderr
+    # print() first, then "Hello " from the main fiber, then "World" after 0.1 s.
+    assert r.stdout == "Hello World\nHello World\n"
+    assert r.stderr == ""
+
+
+def test_example_sleepsort(backend):
+    r = run(backend, os.path.join(EXAMPLES, "sleepsort.py"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "2", "8", "38", "39", "42", "111"]
+
+
+# A process started in the background by a non-interactive shell inherits
+# SIGINT ignored, and Python (like any program) keeps it so. The server must
+# see SIGINT as a terminal's Ctrl-C would: restore the default, then exec.
+WITH_DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def start_echo_server(backend):
+    p = subprocess.Popen(
+        [sys.executable, "-c", WITH_DEFAULT_SIGINT]
+        + emilua_cmd(backend, os.path.join(EXAMPLES, "echo_server.py"), "0"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = p.stdout.readline()
+    m = re.fullmatch(r"Listening on 127\.0\.0\.1:(\d+)\n", line)
+    assert m, (line, p.stderr.read() if p.poll() is not None else "")
+    return p, int(m.group(1))
+
+
+def echo_roundtrips(port: int) -> None:
+    """Several clients at once, each with a few messages (from this engine)."""
+
+    def client(i):
+        c = ip.tcp.socket()
+        c.connect(ip.address.loopback_v4(), port)
+        for j in range(3):
+            msg = f"client {i} message {j}".encode() * (j + 1)
+            stream.write_all(c, msg)
+            back = byte_span(len(msg))
+            stream.read_all(c, back)
+            assert bytes(back) == msg
+        c.close()
+
+    fibers = [spawn(client, i) for i in range(5)]
+    for f in fibers:
+        f.join()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_example_echo_server_serves_and_stops_on_a_signal(backend, sig):
+    p, port = start_echo_server(backend)
+    try:
+        echo_roundtrips(port)
+        # An idle connection stays open while the signal arrives.
+        idle = ip.tcp.socket()
+        idle.connect(ip.address.loopback_v4(), port)
+        stream.write_all(idle, "x")
+        stream.read_all(idle, byte_span(1))
+        p.send_signal(sig)
+        status = p.wait(TIMEOUT)
+        stderr = p.stderr.read()
+        if sig == signal.SIGINT:
+            assert status == 130
+            assert "Traceback" not in stderr
+        else:
+            assert status == -signal.SIGTERM
+        # The server is gone: its side of the idle connection was closed.
+        with pytest.raises((EOFError, ConnectionResetError)):
+            idle.read_some(byte_span(1))
+        idle.close()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+        p.stderr.close()
+
+
+BUSY = """
+from emilua import spawn, stream, system, this_fiber
+from emilua.byte_span import byte_span
+
+def busy():
+    while True:
+        this_fiber.yield_()  # always Python code running in some fiber
+
+spawn(busy).detach()
+stream.write_all(system.out, "ready\\n")
+buf = byte_span(16)
+n = system.in_.read_some(buf)
+stream.write_all(system.out, "alive " + str(buf[:n]))
+system.exit(0)  # the busy fiber would keep the program running
+"""
+
+
+def start_with_sigint(backend, prog, disposition):
+    wrapper = (
+        f"import os, signal, sys; signal.signal(signal.SIGINT, signal.{disposition}); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", wrapper] + emilua_cmd(backend, prog),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigint_ends_a_busy_program_whichever_fiber_runs(tmp_path, backend):
+    p = start_with_sigint(backend, program(tmp_path, BUSY), "SIG_DFL")
+    try:
+        assert p.stdout.readline() == "ready\n"
+        p.send_signal(signal.SIGINT)
+        assert p.wait(TIMEOUT) == 130
+        stderr = p.stderr.read()
+        assert "KeyboardInterrupt" not in stderr
+        assert "detached fiber" not in stderr
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for f in (p.stdin, p.stdout, p.stderr):
+            f.close()
+
+
+def test_an_inherited_ignored_sigint_stays_ignored(tmp_path, backend):
+    p = start_with_sigint(backend, program(tmp_path, BUSY), "SIG_IGN")
+    try:
+        assert p.stdout.readline() == "ready\n"
+        p.send_signal(signal.SIGINT)  # discarded by the kernel at once
+        p.stdin.write("ping")
+        p.stdin.flush()
+        assert p.stdout.read() == "alive ping"
+        assert p.wait(TIMEOUT) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for f in (p.stdin, p.stdout, p.stderr):
+            f.close()
