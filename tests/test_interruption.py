@@ -616,3 +616,40 @@ def test_a_signal_handler_can_interrupt_a_fiber_while_the_engine_waits():
         sender.join()
     finally:
         signal.signal(signal.SIGUSR1, old)
+
+
+def test_a_signal_caught_by_another_thread_still_wakes_the_engine():
+    # Linux hands a process-directed signal to any thread that does not
+    # block it (another one when the main thread already has one pending,
+    # say). Python runs the handler in the main thread only, at its next
+    # check; the engine, asleep in the kernel with nothing else to wake it,
+    # must notice. Here a helper thread takes the signal itself.
+    m, cv = mutex(), condition_variable()
+    seen = []
+
+    def on_signal(*_):
+        assert threading.current_thread() is threading.main_thread()
+        seen.append(True)
+        cv.notify_all()
+
+    def send_to_myself():
+        # Give the engine time to go to sleep in the kernel (only the test's
+        # power depends on it, not its outcome).
+        threading.Event().wait(0.002)
+        signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
+
+    # A pending timer makes the engine sleep in the kernel (with no timer and
+    # no IO it would find the wait unsatisfiable and run its idle checks).
+    sleeper = spawn(park_forever)
+    old = signal.signal(signal.SIGUSR1, on_signal)
+    try:
+        for i in range(5):
+            sender = threading.Thread(target=send_to_myself)
+            sender.start()
+            with m:
+                while len(seen) <= i:
+                    cv.wait(m)
+            sender.join()
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+        sleeper.interrupt()

@@ -812,6 +812,11 @@ cdef class Proactor:
         self.stopping = True
 
     @property
+    def live_fibers(self):
+        """How many fibers have not ended yet."""
+        return len(self.live)
+
+    @property
     def closing(self):
         """Whether the engine is tearing its fibers down."""
         return self.closing
