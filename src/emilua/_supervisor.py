@@ -335,7 +335,7 @@ def _close_all_but(keep: set[int]) -> None:
 def _child(
     req: dict[str, Any], given: dict[str, int], supervisor: int, report: socket.socket
 ) -> int:
-    import prctl
+    import prctl  # type: ignore[import-untyped]
 
     # The actor dies with the supervisor (and so with the program, unless
     # detached: then the supervisor outlives the program).

@@ -41,9 +41,11 @@ class HostSocket(IOObject):
         """
         from emilua._process_actor import _rights
 
+        h = self._handle()
         p = self._p
+        assert p is not None
         buf = bytearray(max(size, 1))
-        n, control, _flags = p.recvmsg(self._handle(), buf, socket.CMSG_SPACE(16 * 4))
+        n, control, _flags = p.recvmsg(h, buf, socket.CMSG_SPACE(16 * 4))
         fds = _rights(control)
         if n == 0 and not fds:
             raise EOFError("the guest closed the setup socket")
@@ -54,8 +56,10 @@ class HostSocket(IOObject):
 
     def send(self, data: bytes = b".") -> int:
         """Send one message (a sync point for the init.script's C.read)."""
+        h = self._handle()
         p = self._p
-        return int(p.send(self._handle(), data, 0))
+        assert p is not None
+        return int(p.send(h, data, 0))
 
 
 def socket_pair() -> tuple[HostSocket, file_descriptor]:
