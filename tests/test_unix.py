@@ -13,7 +13,7 @@ import textwrap
 import pytest
 from helpers import wait_until_idle
 
-from emilua import spawn, stream, unix
+from emilua import file, spawn, stream, unix
 from emilua.byte_span import byte_span
 from emilua.file_descriptor import file_descriptor
 
@@ -60,6 +60,12 @@ def received(sock, n: int = 64) -> bytes:
     buf = byte_span(n)
     got = receive_fn(sock)(buf)
     return bytes(buf.slice(0, got))
+
+
+def received_file(f, n: int) -> bytes:
+    buf = byte_span(n)
+    stream.read_all(f, buf)
+    return bytes(buf)
 
 
 def close_all(*objs):
@@ -486,14 +492,18 @@ def test_pass_a_pipe_end_the_receiver_writes_the_sender_reads(kind):
     got = fds[0]
     assert is_cloexec(got)  # MSG_CMSG_CLOEXEC
     assert raw(got) != raw(w) and same_file(raw(got), raw(w))
-    os.write(raw(got), b"written by the receiver")
-    assert os.read(raw(r), 64) == b"written by the receiver"
+    out = file.stream(got)  # the receiver writes...
+    assert stream.write_all(out, "written by the receiver") == 23
+    reader = file.stream(r)  # ...and the sender reads
+    assert received_file(reader, 23) == b"written by the receiver"
     # The sender's fd was lent, not given away.
     os.write(raw(w), b"!")
-    assert os.read(raw(r), 8) == b"!"
-    for fd in (r, w, got):
-        fd.close()
-    close_all(a, b)
+    assert received_file(reader, 1) == b"!"
+    out.close()
+    w.close()
+    with pytest.raises(EOFError):  # no write end is left
+        reader.read_some(byte_span(8))
+    close_all(a, b, reader)
 
 
 @pytest.mark.parametrize("kind", list(PAIRED))
@@ -1066,7 +1076,8 @@ def test_seqpacket_pair_hands_a_released_end_to_another_process(tmp_path):
     sguest.close()
     ignored_buf = byte_span(1)
     module = shost.receive_with_fds(ignored_buf, 1)[1][0]
-    os.write(raw(module), b"print('hi')\n")
+    module = file.stream(module)
+    stream.write_all(module, "print('hi')\n")
     module.close()
     shost.close()  # the guest's sync read returns
     assert guest.wait(timeout=10) == 0
