@@ -167,8 +167,9 @@ def serve(ctl_fd: int) -> None:
     _warm_up()
     # Every child starts as a copy-on-write image of this process: a
     # collection there would write to the GC header of every object we
-    # hold (and copy the page). Frozen objects are never traversed; it cut
-    # the time to a sandbox's first message by about half here.
+    # hold (and copy the page). Frozen objects are never traversed. Measured
+    # here (fork to exit of an actor whose module is empty): 45-65 ms
+    # without, 10-20 ms with.
     gc.freeze()
     signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's ^C is for the program
