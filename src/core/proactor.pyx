@@ -1601,31 +1601,55 @@ cdef class Proactor:
             raise _oserror(err)
         return 0
 
-    cpdef int poll(self, Handle h, bint write=False) except -1:
-        """Wait until h is readable (or writable). Interruption point."""
+    cpdef int poll(self, Handle h, bint write=False, bint error=False) except -1:
+        """Wait until h is readable, writable, or (error) has urgent data or an
+        error pending (POLLPRI, POLLERR, POLLHUP). Interruption point."""
         cdef Fiber f = self.enter()
         cdef Op op
         cdef io_uring_sqe *sqe
+        cdef int events = POLLPRI if error else (POLLOUT if write else POLLIN)
+        cdef int res
+        import select
         if h.closed:
             raise _oserror(EBADF)
+        # Error waits re-check the level after each wake-up: neither backend
+        # reports POLLPRI exactly (below), and a wake-up for in-band data
+        # must not end the wait.
+        poller = select.poll()
+        poller.register(h.fd, events)
         if self.uring:
-            op = Op.__new__(Op)
-            sqe = self.get_sqe()
-            io_uring_prep_poll_add(sqe, h.fd, POLLOUT if write else POLLIN)
-            io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
-            self.submitted(op, h)
-            return self.park_op(f, op)
+            while True:
+                op = Op.__new__(Op)
+                sqe = self.get_sqe()
+                # POLLERR/POLLHUP always count. io_uring completes a poll with
+                # the wake-up key, and sock_def_readable() wakes with
+                # EPOLLPRI|EPOLLRDBAND for any data; its wake filter ignores
+                # EPOLLPRI (IO_ASYNC_POLL_COMMON, io_uring/poll.c), so a
+                # POLLPRI-only poll never wakes at all. Ask for POLLRDBAND too
+                # (TCP never sets it) and check POLLPRI ourselves.
+                io_uring_prep_poll_add(sqe, h.fd, events | (select.POLLRDBAND if error else 0))
+                io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
+                self.submitted(op, h)
+                res = self.park_op(f, op)
+                if not error or poller.poll(0):
+                    return res
+                if h.closed:
+                    raise _oserror(ECANCELED)
+                self.enter()
         # The registration is edge-triggered and an edge seen earlier (by the
         # hub or another op) is not reported again: check the level first.
-        import select
-        poller = select.poll()
-        poller.register(h.fd, POLLOUT if write else POLLIN)
-        if poller.poll(0):
-            return 0
-        self.wait_ready(f, h, write)
-        if h.closed:
-            raise _oserror(ECANCELED)
-        return 0
+        # Urgent data has no waiter list of its own: it arrives with an
+        # EPOLLIN edge (tcp_urg wakes readers), so error waits ride on the
+        # read list.
+        while True:
+            if poller.poll(0):
+                return 0
+            self.wait_ready(f, h, write and not error)
+            if h.closed:
+                raise _oserror(ECANCELED)
+            if not error:
+                return 0
+            self.enter()
 
     cpdef object recvmsg(self, Handle h, object buf, Py_ssize_t ancbufsize, int flags=0):
         """recvmsg(2): returns (nbytes, ancillary bytes, msg_flags). Interruption point.

@@ -312,6 +312,44 @@ def test_wait_write_returns_on_a_fresh_connection():
             c.wait("sideways")
 
 
+def test_wait_error_waits_for_urgent_data_and_at_mark_finds_it():
+    # Manual: wait("error") + out_of_band_inline + at_mark, for protocols
+    # that use TCP urgent data.
+    with tcp_pair() as (c, s):
+        s.set_option("out_of_band_inline", True)
+        done = []
+
+        def waiter():
+            s.wait("error")
+            done.append(True)
+
+        f = spawn(waiter)
+        wait_until_idle()
+        c.write_some(b"normal")
+        wait_until_idle()
+        assert done == []  # in-band data is not an error condition
+        c.send(b"!", ip.message_flag.out_of_band)
+        f.join()
+        assert done == [True]
+        assert s.at_mark is False
+        buf = byte_span(6)
+        stream.read_all(s, buf)
+        assert bytes(buf) == b"normal"
+        assert s.at_mark is True  # the next byte is the urgent one, inline
+        assert recv_bytes(s) == b"!"
+
+
+def test_wait_error_returns_when_the_connection_is_reset():
+    with tcp_pair() as (c, s):
+        f = spawn(c.wait, "error")
+        wait_until_idle()
+        s.set_option("linger", (True, 0))
+        s.close()  # RST
+        f.join()
+        with pytest.raises(ConnectionResetError):
+            c.read_some(byte_span(1))
+
+
 def test_cancel_makes_a_parked_read_raise_ecanceled_and_the_socket_stays_usable():
     with tcp_pair() as (c, s):
 

@@ -196,7 +196,7 @@ class acceptor(_Endpointed):
 
 
 _SHUTDOWN = {"receive": _socket.SHUT_RD, "send": _socket.SHUT_WR, "both": _socket.SHUT_RDWR}
-_WAIT = {"read": False, "write": True}
+_WAIT = frozenset({"read", "write", "error"})
 
 
 class socket(_Endpointed):
@@ -278,17 +278,15 @@ class socket(_Endpointed):
             s.detach()
 
     def wait(self, wait_type: str) -> None:
-        """Wait until readable ('read'), writable ('write') or in error ('error')."""
-        if wait_type == "error":
-            self._p.poll(self._handle(), False)  # type: ignore[union-attr]
-            return
-        try:
-            write = _WAIT[wait_type]
-        except KeyError:
-            raise ValueError(
-                f"wait() takes 'read', 'write' or 'error', not {wait_type!r}"
-            ) from None
-        self._p.poll(self._handle(), write)  # type: ignore[union-attr]
+        """Wait until readable ('read'), writable ('write'), or until urgent
+        (out-of-band) data or an error is pending ('error'). Interruption point.
+
+        Reactor-style operations, for SO_OOBINLINE + at_mark (manual).
+        """
+        if wait_type not in _WAIT:
+            raise ValueError(f"wait() takes 'read', 'write' or 'error', not {wait_type!r}")
+        h = self._handle()
+        self._p.poll(h, wait_type == "write", wait_type == "error")  # type: ignore[union-attr]
 
     def io_control(self, command: str, *args: Any) -> Any:
         """'bytes_readable': FIONREAD."""
