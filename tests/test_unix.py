@@ -13,9 +13,13 @@ import textwrap
 import pytest
 from helpers import wait_until_idle
 
-from emilua import file, spawn, stream, unix
+from emilua import _supervisor, file, inbox, spawn, spawn_vm, stream, unix
 from emilua.byte_span import byte_span
 from emilua.file_descriptor import file_descriptor
+
+# Sandboxes are forked by the supervisor; started before any test, its control
+# socket is not an fd a test leaked.
+_supervisor.start()
 
 PAIRED = {
     "stream": unix.stream_socket,
@@ -1082,3 +1086,42 @@ def test_seqpacket_pair_hands_a_released_end_to_another_process(tmp_path):
     shost.close()  # the guest's sync read returns
     assert guest.wait(timeout=10) == 0
     assert target.read_bytes() == b"print('hi')\n"
+
+
+INIT_SCRIPT = """
+userns, _ = C.open('/proc/self/ns/user', C.O_RDONLY)
+send_with_fd(fdarg, '.', userns)
+netns, _ = C.open('/proc/self/ns/net', C.O_RDONLY)
+send_with_fd(fdarg, '.', netns)
+C.read(fdarg, 1)  # sync point: until the host closes its end
+"""
+
+
+def test_manual_namespace_handshake_over_a_seqpacket_pair(tmp_path):
+    # Manual, "Linux namespaces", "The init.script": the race-free way to get
+    # the new actor's namespace fds.
+    module = tmp_path / "guest.py"
+    module.write_text("from emilua import inbox\ninbox.receive()['dest'].send('up')\n")
+    shost, sguest = unix.seqpacket_socket.pair()
+    sguest = sguest.release()
+    ch = spawn_vm(
+        str(module),
+        linux_namespaces={
+            "new_user": True,
+            "new_net": True,
+            "init": {"script": INIT_SCRIPT, "fd": sguest},
+        },
+    )
+    sguest.close()
+    ignored_buf = byte_span(1)
+    userns = shost.receive_with_fds(ignored_buf, 1)[1][0]
+    netns = shost.receive_with_fds(ignored_buf, 1)[1][0]
+    assert is_cloexec(userns) and is_cloexec(netns)
+    assert os.readlink(f"/proc/self/fd/{raw(netns)}") != os.readlink("/proc/self/ns/net")
+    assert os.readlink(f"/proc/self/fd/{raw(userns)}") != os.readlink("/proc/self/ns/user")
+    userns.close()
+    netns.close()
+    shost.close()  # the init.script's C.read() returns: the actor starts
+    ch.send({"dest": inbox})
+    assert inbox.receive() == "up"
+    ch.close()
