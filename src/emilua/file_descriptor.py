@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from typing import Any
 
 __all__ = ["file_descriptor"]
 
@@ -44,6 +45,17 @@ class file_descriptor:
     def dup(self) -> file_descriptor:
         """A new file_descriptor for the same open file description (close-on-exec)."""
         return file_descriptor._adopt(os.dup(self._fileno()))
+
+    def cap_get(self) -> Any:
+        """cap_get_fd(3) (manual: "file_descriptor"). Not available yet: it
+        returns a system.linux_capabilities, which this port lacks."""
+        self._fileno()
+        raise NotImplementedError("file_descriptor.cap_get() needs system.linux_capabilities")
+
+    def cap_set(self, caps: Any) -> None:
+        """cap_set_fd(3) (manual: "file_descriptor"). Not available yet (see cap_get)."""
+        self._fileno()
+        raise NotImplementedError("file_descriptor.cap_set() needs system.linux_capabilities")
 
     def __del__(self) -> None:
         fd = getattr(self, "_fd", -1)
