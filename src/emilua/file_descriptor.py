@@ -15,6 +15,7 @@ class file_descriptor:
     """
 
     __slots__ = ("_fd", "__weakref__")
+    _fd: int
 
     def __init__(self) -> None:
         raise TypeError("file_descriptor cannot be created directly")
