@@ -316,6 +316,9 @@ def test_stream_socket_options():
     a.set_option("receive_low_watermark", 4)
     assert a.get_option("receive_low_watermark") == 4
     assert a.get_option("send_low_watermark") == 1
+    with pytest.raises(OSError) as e:
+        a.set_option("send_low_watermark", 2)  # socket(7): not changeable on Linux
+    assert e.value.errno == errno.ENOPROTOOPT
     a.set_option("debug", False)
     assert a.get_option("debug") is False
     for bad in ("tcp_no_delay", "reuse_address", "nonsense"):

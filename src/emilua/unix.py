@@ -4,8 +4,8 @@
 
 Paths are ``str``, ``bytes`` or ``os.PathLike`` (encoded with
 ``os.fsencode``). A path whose first character is NUL names a socket in Linux's
-abstract namespace (unix(7)): no file is created and the name disappears with
-the last socket bound to it. Paths the engine returns are ``str`` (abstract
+abstract namespace (unix(7)): no file is created and the name is free again
+once the socket bound to it is closed. Paths the engine returns are ``str`` (abstract
 names keep their leading ``"\\0"``), or ``None`` for an unnamed socket.
 
 Kernel facts this module relies on (unix(7), socket(7), net/unix/af_unix.c):
@@ -103,11 +103,7 @@ def _encode_path(path: Any) -> bytes:
 
 
 def _sockaddr(path: Any) -> bytes:
-    """The kernel's sockaddr_un for *path*, at its exact length.
-
-    An empty path gives a bare address family: bind(2) then picks an unused
-    abstract name (autobind, unix(7)).
-    """
+    """The kernel's sockaddr_un for *path*, at its exact length (for connect(2))."""
     raw = _encode_path(path)
     if raw and raw[:1] != b"\0":
         raw += b"\0"
