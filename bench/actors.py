@@ -74,7 +74,7 @@ BASELINE = {
 CROSS_THREAD = {"emilua-new-thread", "threading-queue", "threading-queue1", "emilua-process"}
 
 PAYLOAD = b"0123456789abcdef"
-STREAM_N = 20_000
+STREAM_N = 50_000
 RTT_N = 3_000
 RTT_WARMUP = 300
 
@@ -320,7 +320,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--cases", help="comma-separated subset of: " + ", ".join(CASES))
-    ap.add_argument("--reps", type=int, default=3, help="stream runs per process (best is kept)")
+    ap.add_argument("--reps", type=int, default=5, help="stream runs per process (best is kept)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply message counts")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per subprocess")
     ap.add_argument("--json", type=Path, help="write all results here")
