@@ -1128,3 +1128,34 @@ def test_manual_namespace_handshake_over_a_seqpacket_pair(tmp_path):
     ch.send({"dest": inbox})
     assert inbox.receive() == "up"
     ch.close()
+
+
+ACTOR = """
+from emilua import inbox
+from emilua.byte_span import byte_span
+
+reply_to, sock = inbox.receive()
+buf = byte_span(16)
+n, fds = sock.receive_with_fds(buf, 1)
+fds[0].close()
+sock.send(bytes(buf.slice(0, n)).upper())
+reply_to.send((type(sock).__name__, len(fds)))
+sock.close()
+"""
+
+
+def test_a_socket_moves_to_another_actor(tmp_path):
+    module = tmp_path / "mover.py"
+    module.write_text(ACTOR)
+    a, b = unix.seqpacket_socket.pair()
+    ch = spawn_vm(str(module))
+    ch.send((inbox, b))
+    assert not b.is_open  # the sender's object is unusable from now on
+    r, w = pipe()
+    a.send_with_fds(b"ping", [w])
+    assert received(a) == b"PING"
+    assert inbox.receive() == ("seqpacket_socket", 1)
+    with pytest.raises(EOFError):
+        a.receive(byte_span(4))  # the actor closed the moved socket
+    for obj in (r, w, a):
+        obj.close()

@@ -43,6 +43,7 @@ import os
 import socket as _socket
 import struct
 import termios
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -71,6 +72,11 @@ _SHUTDOWN = {"receive": _socket.SHUT_RD, "send": _socket.SHUT_WR, "both": _socke
 _NONBLOCK = _socket.MSG_DONTWAIT | _socket.MSG_NOSIGNAL
 _BACKOFF_MIN = 0.001  # seconds
 _BACKOFF_MAX = 0.016
+
+# The timer each socket's back-off waits sleep on (see _Socket._nonblocking),
+# kept outside the object: an IO object moved to another actor carries its
+# slots, and a timer belongs to one proactor.
+_backoff_timers: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 class message_flag(enum.IntFlag):
@@ -270,19 +276,18 @@ class _Socket(_Base):
     """A UNIX socket that transfers data: connect, shutdown, fds."""
 
     # _cancels counts cancel()/close()/release() calls, so that a readiness
-    # loop (_nonblocking) notices one that came while it was between waits;
-    # _wakeup is the timer its back-off sleeps on.
-    __slots__ = ("_cancels", "_wakeup")
+    # loop (_nonblocking) notices one that came while it was between waits.
+    __slots__ = ("_cancels",)
 
     def __init__(self, fd: file_descriptor | None = None) -> None:
         self._cancels = 0
-        self._wakeup: Any = None
         super().__init__(fd)
 
     def _cancel_waits(self) -> None:
         self._cancels += 1
-        if self._wakeup is not None:
-            self._wakeup.cancel()
+        timer = _backoff_timers.pop(self, None)
+        if timer is not None:
+            timer.cancel()
 
     def close(self) -> None:
         """Close the socket; operations in flight finish with ECANCELED."""
@@ -410,10 +415,11 @@ class _Socket(_Base):
             finally:
                 s.detach()
             if delay:
-                if self._wakeup is None:
-                    self._wakeup = p.new_timer()
-                self._wakeup.deadline = monotonic_time() + delay
-                self._wakeup.wait()
+                timer = _backoff_timers.get(self)
+                if timer is None:
+                    timer = _backoff_timers[self] = p.new_timer()
+                timer.deadline = monotonic_time() + delay
+                timer.wait()
                 delay = min(delay * 2, _BACKOFF_MAX)
             elif write:
                 delay = _BACKOFF_MIN
