@@ -161,7 +161,30 @@ def _warm_up() -> None:
             pass
 
 
+def _standard_fds(ctl_fd: int) -> int:
+    """Make fds 0-2 open (on /dev/null if the program had them closed) and
+    the control socket not one of them; return the control socket's fd.
+
+    The fds a request brings must never land on 0-2: a child sets its
+    standard streams up with dup2().
+    """
+    if ctl_fd <= 2:
+        moved = fcntl.fcntl(ctl_fd, fcntl.F_DUPFD_CLOEXEC, 3)
+        os.close(ctl_fd)
+        ctl_fd = moved
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    return ctl_fd
+
+
 def serve(ctl_fd: int) -> None:
+    ctl_fd = _standard_fds(ctl_fd)
     ctl = socket.socket(fileno=ctl_fd)
     os.set_inheritable(ctl_fd, False)
     _warm_up()
