@@ -859,6 +859,11 @@ cdef class Proactor:
                 _tls.proactor = None
                 self.remove_signal_wakeup()
                 self.release_kernel_resources()
+                # The hub is this thread's main greenlet. A Proactor kept by a
+                # garbage cycle must not hold it once the thread may exit: a
+                # collection in another thread then crashed in tp_traverse on
+                # the freed greenlet (greenlet 3.5).
+                self.hub = None
         if self.fatal is not None:
             raise self.fatal
         if self.deadlock is not None:
