@@ -990,10 +990,16 @@ def test_seqpacket_peer_closed_with_unread_message_gives_econnreset():
 
 def test_seqpacket_shutdown_receive_ends_the_connection_for_the_reader():
     a, b = unix.seqpacket_socket.pair()
-    reader = spawn(lambda: pytest.raises(EOFError, b.receive, byte_span(8)))
+
+    def reader():
+        with pytest.raises(EOFError):
+            b.receive(byte_span(8))
+
+    f = spawn(reader)
     wait_until_idle()
+    assert f.joinable  # parked in receive()
     b.shutdown("receive")
-    reader.join()
+    f.join()  # woken with a 0-byte read: EOF
     close_all(a, b)
 
 
