@@ -39,9 +39,10 @@ from emilua._actor import VM, ChannelClosedError, Mailbox, NoSendersError
 from emilua._core import codec
 from emilua._core import proactor as _core
 from emilua._fiber import _proactor
+from emilua._scm import rights as _rights
+from emilua._scm import rights_control as _rights_control
 from emilua.file_descriptor import file_descriptor
 
-_CMSG = struct.Struct("@Nii")  # struct cmsghdr: len, level, type
 _INT = struct.Struct("@i")
 
 
@@ -54,33 +55,6 @@ def _pair() -> tuple[int, int]:
     rx.shutdown(socket.SHUT_WR)
     tx.shutdown(socket.SHUT_RD)
     return rx.detach(), tx.detach()
-
-
-def _rights(control: bytes) -> list[int]:
-    """The fds of every SCM_RIGHTS block in ancillary data."""
-    fds: list[int] = []
-    off = 0
-    align = struct.calcsize("@N")
-    while off + _CMSG.size <= len(control):
-        length, level, kind = _CMSG.unpack_from(control, off)
-        if length < _CMSG.size or off + length > len(control):
-            break
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            data = control[off + _CMSG.size : off + length]
-            fds.extend(_INT.unpack_from(data, i)[0] for i in range(0, len(data) - 3, 4))
-        off += (length + align - 1) & ~(align - 1)
-    return fds
-
-
-def _rights_control(fds: list[int]) -> bytes:
-    if not fds:
-        return b""
-    payload = b"".join(_INT.pack(fd) for fd in fds)
-    length = _CMSG.size + len(payload)
-    space = socket.CMSG_SPACE(len(payload))
-    return (
-        _CMSG.pack(length, socket.SOL_SOCKET, socket.SCM_RIGHTS) + payload + bytes(space - length)
-    )
 
 
 def _spawn_helper(p: Any, fn: Any, *args: Any) -> None:
