@@ -80,6 +80,8 @@ def open_fds():
 
 @pytest.fixture(autouse=True)
 def no_fd_leak():
+    # Garbage left by earlier tests may close descriptors while this one runs.
+    gc.collect()
     before = open_fds()
     yield
     if open_fds() != before:

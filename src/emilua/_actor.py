@@ -574,7 +574,11 @@ class _IdleCollector:
         self.dirty = True
 
     def __call__(self) -> None:
-        if self.dirty or self.p.keepalive <= 0:
+        p = self.p
+        if p.keepalive <= 0 and p.live_fibers == 0:
+            # The engine stops whatever garbage holds: nobody waits on it.
+            return
+        if self.dirty or p.keepalive <= 0:
             self.dirty = False
             gc.collect()
 
