@@ -2,6 +2,7 @@
 # "Dead fibers", user-level coroutines re-expressed for greenlets and
 # generators). Each engine test runs as the main fiber of a fresh engine, once
 # per backend; tests marked pure start engines of their own.
+import contextvars
 import errno
 import gc
 import subprocess
@@ -434,6 +435,31 @@ def test_this_fiber_id_is_a_unique_string():
     assert all(isinstance(i, str) for i in ids)
     assert len(set(ids)) == len(ids)
     assert this_fiber.id == ids[0]  # stable
+
+
+def test_each_fiber_starts_with_empty_context_variables():
+    # contextvars are per fiber and a fiber does not inherit its spawner's
+    # (as for a new greenlet), even when it runs on the recycled greenlet of
+    # a fiber that ended.
+    var = contextvars.ContextVar("var", default="unset")
+    var.set("main's")
+
+    def setter():
+        assert var.get() == "unset"
+        var.set("left behind by an ended fiber")
+
+    for _ in range(3):
+        spawn(setter).join()
+        assert spawn(var.get).join() == "unset"
+    assert var.get() == "main's"
+
+
+def test_fiber_local_storage_does_not_leak_into_later_fibers():
+    def first():
+        this_fiber.local["key"] = "value"
+
+    spawn(first).join()
+    assert spawn(lambda: dict(this_fiber.local)).join() == {}
 
 
 @pytest.mark.pure
