@@ -598,6 +598,40 @@ def test_a_send_with_a_pending_interruption_withdraws_its_message(
 
 
 @actor_test
+def test_a_pending_interruption_stops_an_immediate_delivery(inherit_context: bool) -> None:
+    chan = spawn_vm(actor("echo"), inherit_context=inherit_context)
+    wait_receiving(chan)  # a send would be taken at once
+
+    def sender() -> None:
+        chan.send((inbox, "not this"))
+
+    fib = spawn(sender)
+    fib.interrupt()
+    fib.join()
+    assert fib.interruption_caught
+    chan.send((inbox, "this"))
+    assert inbox.receive() == "this"
+    chan.close()
+
+
+def test_a_pending_interruption_leaves_a_queued_message_queued() -> None:
+    address = self_address()
+    sender = spawn(address.send, "queued")
+    wait_until_idle()  # the message waits in our inbox
+
+    def receiver() -> Any:
+        return inbox.receive()
+
+    fib = spawn(receiver)
+    fib.interrupt()
+    fib.join()
+    assert fib.interruption_caught
+    assert inbox.receive() == "queued"
+    sender.join()
+    address.close()
+
+
+@actor_test
 def test_an_interrupted_receive_does_not_consume_the_next_message(inherit_context: bool) -> None:
     with gated(inherit_context) as (chan, gate):
         receiver = spawn(inbox.receive)

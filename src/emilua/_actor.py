@@ -407,6 +407,9 @@ class Mailbox:
             raise ChannelClosedError()
         if self.receiver is not None:
             raise OSError(_errno.EBUSY, "another fiber is already receiving on this inbox")
+        # An interruption point even when a message is waiting: a pending
+        # interruption raises here and the message stays queued.
+        p.check_interruption()
         ok, msg = self.take()
         if ok:
             return _materialize(msg, p)
@@ -476,6 +479,9 @@ class Channel:
         f = p.current_fiber
         if f is None:
             raise RuntimeError("send() outside of a fiber")
+        # An interruption point even when a receiver takes the message at
+        # once: a pending interruption raises before anything is sent.
+        p.check_interruption()
         moves: list[_Moved] = []
         copy = _copy(msg, set(), moves)
         if moves:
