@@ -493,7 +493,15 @@ class ProcessMailbox(Mailbox):
             if self.receiver is r:
                 self.receiver = None
         if r.error is not None:
-            raise r.error
+            # Raised without a reference left in this frame: the traceback
+            # holds the frames, and a frame holding the exception would make
+            # a cycle that keeps the caller's locals (channels, fds) alive
+            # until the next collection.
+            err, r.error = r.error, None
+            try:
+                raise err
+            finally:
+                del err
         return _actor._materialize(r.value, p)
 
     def _read(self, h: Any) -> None:
