@@ -750,6 +750,20 @@ def test_killing_pid1_kills_every_process_in_the_namespace() -> None:
         held.close()
 
 
+def test_a_sandbox_spawns_a_nested_sandbox() -> None:
+    # The guest starts a supervisor of its own: PID 2 of our sandbox's
+    # namespace holds PID 1 of the nested one, whose actor is its PID 2.
+    ch = spawn_vm(guest("nest"), linux_namespaces={"new_pid": True})
+    ch.send(inbox)
+    answer = inbox.receive()
+    assert answer["q"] == "nspid"
+    host_pid, outer_pid, inner_pid = answer["a"].split()
+    assert inner_pid == "2"
+    assert int(outer_pid) > 2  # the guest, its supervisor, then the nested PID 1
+    assert os.path.exists(f"/proc/{host_pid}")
+    ch.kill()
+
+
 @pytest.mark.pure
 @pytest.mark.parametrize("status", ["0", "7", "kill"])
 def test_pid1_exits_with_the_actors_status(status: str) -> None:
