@@ -940,10 +940,14 @@ cdef class Proactor:
                         self.report_deadlock()
                     return 0
             block = not self.ready
-            if self.uring:
-                self.poll_uring(block)
-            else:
-                self.poll_epoll(block)
+            # Between rounds a poll only matters when the kernel holds ops
+            # whose completions it could deliver; fibers that merely yield to
+            # each other need no system call (timers are checked below).
+            if block or self.inflight > 0:
+                if self.uring:
+                    self.poll_uring(block)
+                else:
+                    self.poll_epoll(block)
             self.expire_timers()
 
     cdef bint idle_changed(self) except -1:
