@@ -274,6 +274,31 @@ def test_in_reopens_the_pipe_nonblocking_and_close_on_exec(tmp_path, backend):
     assert r.stdout == b"nonblock True cloexec True fd0_nonblock False\nafter ['0']\n"
 
 
+def test_a_scanner_over_stdin(tmp_path, backend):
+    # AWK's classic: sum the second column.
+    prog = program(
+        tmp_path,
+        """
+        from emilua import stream, system
+
+        sc = stream.scanner.with_awk_defaults(system.in_)
+        total = 0
+        while True:
+            try:
+                fields = sc.get_line()
+            except EOFError:
+                break
+            if len(fields) >= 2:
+                total += int(bytes(fields[1]))
+        stream.write_all(system.out, f"{sc.record_number} {total}\\n")
+        """,
+    )
+    data = "".join(f"item{i}  {i}\tx\n" for i in range(1000)) + "\nlast 5"
+    r = run(backend, prog, input=data.encode(), stdin=None)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"1002 {sum(range(1000)) + 5}\n".encode()
+
+
 def test_in_is_read_only_and_out_is_write_only():
     with pytest.raises(OSError) as e:
         system.in_.write_some(b"x")
