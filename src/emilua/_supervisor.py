@@ -36,6 +36,7 @@ The chain of processes of a sandbox with a new PID namespace::
 from __future__ import annotations
 
 import array
+import errno
 import fcntl
 import gc
 import json
@@ -152,6 +153,11 @@ def _warm_up() -> None:
 
     import emilua
 
+    try:
+        # For loopback_up(): rtnetlink through pyroute2 without an import per call.
+        import pyroute2.iproute.linux  # noqa: F401
+    except ImportError:
+        pass
     for info in pkgutil.walk_packages(emilua.__path__, "emilua."):
         if info.name in ("emilua.__main__", __name__):
             continue
@@ -584,12 +590,26 @@ def _loopback_up_child(given: dict[str, int]) -> int:
     if err:
         return int(err)
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            res = fcntl.ioctl(s, _SIOCGIFFLAGS, _IFREQ.pack(b"lo", 0))
-            flags = _IFREQ.unpack(res)[1]
-            fcntl.ioctl(s, _SIOCSIFFLAGS, _IFREQ.pack(b"lo", flags | _IFF_UP))
+        # pyroute2 speaks rtnetlink in the namespace we just joined; it was
+        # imported by _warm_up(), so this child pays no import cost.
+        from pyroute2.iproute.linux import IPRoute
+
+        with IPRoute() as ipr:
+            idx = ipr.link_lookup(ifname="lo")
+            if not idx:
+                return errno.ENODEV
+            ipr.link("set", index=idx[0], state="up")
     except OSError as e:
         return e.errno or 1
+    except Exception:
+        # pyroute2 reports netlink errors as its own exception types.
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                res = fcntl.ioctl(s, _SIOCGIFFLAGS, _IFREQ.pack(b"lo", 0))
+                flags = _IFREQ.unpack(res)[1]
+                fcntl.ioctl(s, _SIOCSIFFLAGS, _IFREQ.pack(b"lo", flags | _IFF_UP))
+        except OSError as e:
+            return e.errno or 1
     return 0
 
 
