@@ -66,11 +66,15 @@ class _ThisFiber:
     __slots__ = ()
 
     def yield_(self) -> None:
-        """Let other ready fibers run first. Interruption point."""
+        """Let every other ready fiber run, then continue. Interruption point."""
         _proactor().yield_()
 
     def forbid_suspend(self) -> None:
-        """Enter (or nest) the suspension-disallowed state."""
+        """Enter (or nest) the suspension-disallowed state.
+
+        While it lasts every suspending call raises RuntimeError before doing
+        anything, even one that would not have had to wait.
+        """
         _proactor().forbid_suspend()
 
     def allow_suspend(self) -> None:
@@ -78,7 +82,12 @@ class _ThisFiber:
         _proactor().allow_suspend()
 
     def disable_interruption(self) -> None:
-        """Defer interruption until the matching restore_interruption()."""
+        """Defer interruption until the matching restore_interruption().
+
+        Nests. Meanwhile interruption points do not raise and interrupt() does
+        not disturb the call the fiber is parked in; a pending request is
+        raised at the first interruption point after the last restore.
+        """
         _proactor().disable_interruption()
 
     def restore_interruption(self) -> None:
