@@ -653,3 +653,28 @@ def test_a_signal_caught_by_another_thread_still_wakes_the_engine():
     finally:
         signal.signal(signal.SIGUSR1, old)
         sleeper.interrupt()
+
+
+def test_an_interrupted_reader_woken_for_nothing_does_not_park_again():
+    # Two readers wait on one socket; one byte wakes both (epoll reports
+    # readiness to every waiter). Both are interrupted before they resume:
+    # the one that finds the byte returns it, the other, finding nothing,
+    # must raise rather than wait again.
+    with tcp_pair() as (c, s):
+        results = []
+
+        def reader():
+            try:
+                results.append(s.read_some(byte_span(8)))
+            except FiberInterrupted:
+                results.append("interrupted")
+
+        a, b = spawn(reader), spawn(reader)
+        wait_until_idle()
+        c.write_some(b"x")
+        this_fiber.yield_()  # the engine polls; the readers are woken
+        a.interrupt()
+        b.interrupt()
+        a.join()
+        b.join()
+        assert sorted(results, key=str) == [1, "interrupted"]

@@ -1202,6 +1202,11 @@ cdef class Proactor:
     cdef int wait_ready(self, Fiber f, Handle h, bint write) except -1:
         """epoll: park f until h is readable/writable. Raises on cancellation."""
         cdef Op op = Op.__new__(Op)
+        if f.interrupted and f.no_interrupt == 0:
+            # Woken by readiness but the retried call found nothing (another
+            # waiter took the data): an interruption that arrived meanwhile
+            # found no wait to cancel, so it is raised before waiting again.
+            raise FiberInterrupted()
         self.ensure_registered(h)
         if not h.pollable:
             return 0
