@@ -545,6 +545,30 @@ def test_interrupt_wakes_a_join():
     target.join()
 
 
+def test_a_completed_join_beats_a_later_interrupt():
+    # The ready queue is FIFO: the yields below end the target while its
+    # joiner is ready but has not resumed, and only then interrupt the joiner.
+    def body():
+        this_fiber.yield_()
+        return "value"
+
+    target = spawn(body)
+    log = []
+
+    def joiner():
+        log.append(target.join())
+        this_fiber.yield_()  # the postponed interruption
+        log.append("not reached")
+
+    j = spawn(joiner)
+    this_fiber.yield_()  # target yields, the joiner parks in join()
+    this_fiber.yield_()  # target ends, the joiner is ready
+    j.interrupt()
+    j.join()
+    assert log == ["value"]
+    assert j.interruption_caught
+
+
 def test_interrupt_a_fiber_that_yields():
     count = []
 
