@@ -237,6 +237,7 @@ cdef class Fiber:
     cdef bint interrupted          # interruption requested
     cdef bint caught               # ended by FiberInterrupted
     cdef bint cancelled_wait       # a sync wait was withdrawn by interruption
+    cdef bint killed               # its VM ended (system.exit): unwind at the next park
     cdef int no_interrupt          # disable_interruption() depth
     cdef int no_suspend            # forbid_suspend() depth
     cdef object waiter             # what it is parked on, when parked
@@ -344,6 +345,8 @@ cdef class Fiber:
         cdef Proactor p = self.proactor
         self.state = FIBER_STARTED
         try:
+            if self.killed:
+                raise _Shutdown()
             self.value = self.func(*self.args)
         except FiberInterrupted:
             self.caught = True
@@ -662,6 +665,8 @@ cdef class Proactor:
             # would strand it (docs/fibers.md, "Greenlets and generators").
             raise RuntimeError("a suspending call was made from a greenlet that is not "
                                "the fiber's own (see docs/fibers.md)")
+        if f.killed:
+            raise _Shutdown()
         if f.no_suspend > 0:
             raise RuntimeError("fiber suspension is forbidden here (this_fiber.forbid_suspend())")
         if self.closing:
@@ -677,6 +682,9 @@ cdef class Proactor:
     cdef int switch_to_hub(self, Fiber f) except -1:
         # check_park() made sure f's own greenlet is the one parking.
         self.hub.switch()
+        if f.killed:
+            # Its VM ended while it was parked: unwind it (finally blocks run).
+            raise _Shutdown()
         return 0
 
     def suspend(self, waiter):
@@ -837,6 +845,33 @@ cdef class Proactor:
         if self.current is not None and getcurrent() is not self.hub:
             self.hub.switch()
         raise SystemExit(code)
+
+    def end_vm_fibers(self, vm):
+        """End every fiber of *vm* (a VM sharing this proactor) but the caller.
+
+        Each one unwinds from the point where it is parked (kernel ops are
+        cancelled first, and the fiber resumes once their completion arrived),
+        or at its next suspending call if it is ready to run; one that has not
+        started never runs. Used by system.exit() in such a VM.
+        """
+        cdef Fiber f
+        for f in list(self.live):
+            if f.vm is not vm or f is self.current or f.killed:
+                continue
+            f.killed = True
+            if f.waiter is not None:
+                self.withdraw_for_kill(f)
+
+    cdef void withdraw_for_kill(self, Fiber f):
+        w = f.waiter
+        cdef Op op
+        if isinstance(w, Op):
+            op = <Op>w
+            if op.pending and not op.interrupted:
+                self.cancel_op(op)
+        elif w is not None:
+            if w.cancel(f):
+                self.ready.append(f)
 
     def stop(self):
         """Stop the loop as soon as the current fiber suspends."""

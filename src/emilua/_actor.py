@@ -633,6 +633,9 @@ class VM:
                 if not isinstance(exc, (FiberInterrupted, SystemExit)):
                     sys.stderr.write(f"Exception in the main fiber of {self!r}:\n")
                     traceback.print_exception(type(exc), exc, exc.__traceback__)
+                # Manual, "Dead fibers": an error escaping the main fiber ends
+                # the VM, so its other fibers unwind too.
+                self.p.end_vm_fibers(self)
                 self.end()
         if self.nfibers == 0:
             self.maybe_end()

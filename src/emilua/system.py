@@ -165,4 +165,15 @@ def exit(code: int = 0, force: int | str = 0) -> None:  # noqa: A001 - the manua
         raise NotImplementedError("system.exit(force=1) is not implemented (as in the manual)")
     if force != 0:
         raise ValueError("force must be 0, 2 or 'abort'")
-    _proactor().exit_vm(code)
+    p = _proactor()
+    f = p.current_fiber
+    vm = f.vm if f is not None else None
+    if vm is not None and vm is not p.vm:
+        # A VM sharing its engine with others: end this VM only (its fibers
+        # unwind, its channels close); the engine and the other VMs go on.
+        p.end_vm_fibers(vm)
+        vm.end()
+        from emilua._core.proactor import _Shutdown
+
+        raise _Shutdown()
+    p.exit_vm(code)
