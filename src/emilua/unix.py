@@ -38,16 +38,15 @@ from __future__ import annotations
 import array
 import enum
 import errno as _errno
-import fcntl
 import os
 import socket as _socket
 import struct
-import termios
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from emilua import _io, _scm
+from emilua import _socket as _sock
 from emilua._core.proactor import monotonic_time, raw_connect
 from emilua._fiber import _proactor
 from emilua.file_descriptor import file_descriptor
@@ -68,7 +67,6 @@ _T = TypeVar("_T")
 _SUN_PATH = 108
 _FAMILY = struct.pack("=H", _socket.AF_UNIX)
 _UNSPEC = struct.pack("=H14x", _socket.AF_UNSPEC)
-_SHUTDOWN = {"receive": _socket.SHUT_RD, "send": _socket.SHUT_WR, "both": _socket.SHUT_RDWR}
 _NONBLOCK = _socket.MSG_DONTWAIT | _socket.MSG_NOSIGNAL
 _BACKOFF_MIN = 0.001  # seconds
 _BACKOFF_MAX = 0.016
@@ -200,12 +198,11 @@ def _set_blocking(fd: file_descriptor) -> file_descriptor:
 # -------------------------------------------------------------- the bases
 
 
-class _Base(_io.IOObject):
+class _Base(_sock.SocketBase):
     """What every UNIX socket and acceptor has: open, assign, bind, options."""
 
     __slots__ = ()
     _type = 0
-    _options: frozenset[str] = frozenset()
 
     def __init__(self, fd: file_descriptor | None = None) -> None:
         """``cls()`` is closed; ``cls(fd)`` takes ownership of a native socket."""
@@ -252,19 +249,8 @@ class _Base(_io.IOObject):
         """Bind to a local path (manual: "bind"). An empty path autobinds to an
         unused abstract name (unix(7))."""
         addr = _encode_path(pathname)
-        s = _socket.socket(fileno=self.fileno())
-        try:
+        with self._borrowed() as s:
             s.bind(addr)
-        finally:
-            s.detach()
-
-    def set_option(self, opt: str, val: Any) -> None:
-        """Set a socket option; the names are the manual's for this class."""
-        _io.set_option(self.fileno(), self._options, opt, val)
-
-    def get_option(self, opt: str) -> Any:
-        """Get a socket option; the names are the manual's for this class."""
-        return _io.get_option(self.fileno(), self._options, opt)
 
     @property
     def local_path(self) -> str | None:
@@ -272,7 +258,7 @@ class _Base(_io.IOObject):
         return _decode_path(_io.sockname(self.fileno()))
 
 
-class _Socket(_Base):
+class _Socket(_sock.Connected, _Base):
     """A UNIX socket that transfers data: connect, shutdown, fds."""
 
     # _cancels counts cancel()/close()/release() calls, so that a readiness
@@ -329,27 +315,6 @@ class _Socket(_Base):
         the kernel's EINVAL.
         """
         raw_connect(self.fileno(), _UNSPEC)
-
-    def shutdown(self, what: str) -> None:
-        """Disable sends ('send'), receives ('receive') or both ('both')."""
-        try:
-            how = _SHUTDOWN[what]
-        except KeyError:
-            raise ValueError(
-                f"shutdown() takes 'receive', 'send' or 'both', not {what!r}"
-            ) from None
-        s = _socket.socket(fileno=self.fileno())
-        try:
-            s.shutdown(how)
-        finally:
-            s.detach()
-
-    def io_control(self, command: str, *args: Any) -> Any:
-        """'bytes_readable' (FIONREAD): bytes that can be read without blocking."""
-        if command != "bytes_readable" or args:
-            raise ValueError(f"unknown io_control command {command!r}")
-        buf = fcntl.ioctl(self.fileno(), termios.FIONREAD, b"\0\0\0\0")
-        return struct.unpack("i", buf)[0]
 
     @property
     def remote_path(self) -> str | None:
@@ -466,7 +431,7 @@ class _Connectable(_Socket):
         self._p.connect(h, addr)  # type: ignore[union-attr]
 
 
-class _Acceptor(_Base):
+class _Acceptor(_sock.Listening, _Base):
     """A listening socket (manual: "unix.stream_acceptor", "unix.seqpacket_acceptor")."""
 
     __slots__ = ("_report_aborted",)
@@ -477,49 +442,12 @@ class _Acceptor(_Base):
         self._report_aborted = False
         super().__init__(fd)
 
-    def set_option(self, opt: str, val: Any) -> None:
-        """'enable_connection_aborted' (bool) or 'debug' (bool)."""
-        if opt == "enable_connection_aborted":
-            # Engine state, as in Boost.Asio: whether accept() reports
-            # ECONNABORTED or retries past it.
-            if not isinstance(val, bool):
-                raise TypeError("option 'enable_connection_aborted' takes a bool")
-            self._handle()
-            self._report_aborted = val
-            return
-        super().set_option(opt, val)
-
-    def get_option(self, opt: str) -> Any:
-        """'enable_connection_aborted' (bool) or 'debug' (bool)."""
-        if opt == "enable_connection_aborted":
-            self._handle()
-            return self._report_aborted
-        return super().get_option(opt)
-
-    def listen(self, backlog: int | None = None) -> None:
-        """Start listening (manual: "listen"); *backlog* defaults to SOMAXCONN."""
-        s = _socket.socket(fileno=self.fileno())
-        try:
-            s.listen(_socket.SOMAXCONN if backlog is None else backlog)
-        finally:
-            s.detach()
-
     def accept(self) -> Any:
         """Wait for a connection and return it as a connected socket.
 
         Interruption point.
         """
-        h = self._handle()
-        p = self._p
-        assert p is not None
-        while True:
-            try:
-                fd = p.accept(h)
-            except ConnectionAbortedError:
-                if self._report_aborted:
-                    raise
-                continue
-            break
+        p, fd = self._accept_fd()
         s = self._socket_class()
         s._p = p
         s._adopt_fd(fd)
@@ -631,13 +559,7 @@ class stream_socket(_Connectable):
         An empty buffer returns 0 at once. Raises EOFError at the end of the
         stream.
         """
-        h = self._handle()
-        if len(buffer) == 0:
-            return 0
-        n: int = self._p.recv(h, buffer, 0)  # type: ignore[union-attr]
-        if n == 0:
-            raise EOFError("end of stream")
-        return n
+        return self._recv_eof(buffer, 0)
 
     def write_some(self, buffer: Any) -> int:
         """Write some of *buffer*; return the count written. Interruption point."""
@@ -689,13 +611,7 @@ class seqpacket_socket(_Connectable):
         Raises EOFError on a 0-byte read; an empty buffer returns 0 at once and
         consumes no message.
         """
-        h = self._handle()
-        if len(buffer) == 0:
-            return 0
-        n: int = self._p.recv(h, buffer, int(flags))  # type: ignore[union-attr]
-        if n == 0:
-            raise EOFError("end of stream")
-        return n
+        return self._recv_eof(buffer, flags)
 
     def send(self, buffer: Any, flags: int = 0) -> int:
         """Send *buffer* as one message; return its size. Interruption point.

@@ -6,10 +6,10 @@ import errno as _errno
 import fcntl
 import socket as _socket
 import struct
-import termios
 from typing import Any
 
 from emilua import _io
+from emilua import _socket as _sock
 from emilua._core.proactor import raw_connect
 from emilua.file_descriptor import file_descriptor
 from emilua.ip import _resolve
@@ -84,9 +84,8 @@ def raw_sockaddr(addr: address, port: int) -> bytes:
     )
 
 
-class _Endpointed(_io.IOObject):
+class _Endpointed(_sock.SocketBase):
     __slots__ = ("_family",)
-    _options: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         super().__init__()
@@ -119,17 +118,8 @@ class _Endpointed(_io.IOObject):
     def bind(self, addr: Any, port: int) -> None:
         """Bind to a local endpoint."""
         a = _addr(addr)
-        s = _socket.socket(fileno=self.fileno())
-        try:
+        with self._borrowed() as s:
             s.bind(a._sockaddr(port))
-        finally:
-            s.detach()
-
-    def set_option(self, opt: str, val: Any) -> None:
-        _io.set_option(self.fileno(), self._options, opt, val)
-
-    def get_option(self, opt: str) -> Any:
-        return _io.get_option(self.fileno(), self._options, opt)
 
     @property
     def local_address(self) -> address:
@@ -140,7 +130,7 @@ class _Endpointed(_io.IOObject):
         return int(_io.sockname(self.fileno())[1])
 
 
-class acceptor(_Endpointed):
+class acceptor(_sock.Listening, _Endpointed):
     """A listening TCP socket (manual: "ip.tcp.acceptor")."""
 
     __slots__ = ("_report_aborted",)
@@ -150,44 +140,9 @@ class acceptor(_Endpointed):
         super().__init__()
         self._report_aborted = False
 
-    def set_option(self, opt: str, val: Any) -> None:
-        if opt == "enable_connection_aborted":
-            # accept(2) on Linux reports ECONNABORTED only when asked; the flag is
-            # engine state, not a socket option (as in asio).
-            if not isinstance(val, bool):
-                raise TypeError("option 'enable_connection_aborted' takes a bool")
-            self._handle()
-            self._report_aborted = val
-            return
-        super().set_option(opt, val)
-
-    def get_option(self, opt: str) -> Any:
-        if opt == "enable_connection_aborted":
-            self._handle()
-            return self._report_aborted
-        return super().get_option(opt)
-
-    def listen(self, backlog: int | None = None) -> None:
-        """Start listening (backlog defaults to SOMAXCONN)."""
-        s = _socket.socket(fileno=self.fileno())
-        try:
-            s.listen(_socket.SOMAXCONN if backlog is None else backlog)
-        finally:
-            s.detach()
-
     def accept(self) -> socket:
         """Wait for a connection and return it as an ip.tcp.socket. Interruption point."""
-        h = self._handle()
-        p = self._p
-        assert p is not None
-        while True:
-            try:
-                fd = p.accept(h)
-            except ConnectionAbortedError:
-                if self._report_aborted:
-                    raise
-                continue
-            break
+        p, fd = self._accept_fd()
         s = socket()
         s._p = p
         s._h = p.handle(fd)
@@ -195,11 +150,10 @@ class acceptor(_Endpointed):
         return s
 
 
-_SHUTDOWN = {"receive": _socket.SHUT_RD, "send": _socket.SHUT_WR, "both": _socket.SHUT_RDWR}
 _WAIT = frozenset({"read", "write", "error"})
 
 
-class socket(_Endpointed):
+class socket(_sock.Connected, _Endpointed):
     """A TCP stream socket (manual: "ip.tcp.socket")."""
 
     __slots__ = ()
@@ -226,13 +180,7 @@ class socket(_Endpointed):
         bytes would wait for data on Linux). Raises EOFError at the end of the
         stream.
         """
-        h = self._handle()
-        if len(buffer) == 0:
-            return 0
-        n: int = self._p.recv(h, buffer, 0)  # type: ignore[union-attr]
-        if n == 0:
-            raise EOFError("end of stream")
-        return n
+        return self._recv_eof(buffer, 0)
 
     def write_some(self, buffer: Any) -> int:
         """Write some of *buffer*; return the count written. Interruption point."""
@@ -245,13 +193,7 @@ class socket(_Endpointed):
 
         Raises EOFError at the end of the stream; an empty buffer returns 0.
         """
-        h = self._handle()
-        if len(buffer) == 0:
-            return 0
-        n: int = self._p.recv(h, buffer, int(flags))  # type: ignore[union-attr]
-        if n == 0:
-            raise EOFError("end of stream")
-        return n
+        return self._recv_eof(buffer, flags)
 
     def send(self, buffer: Any, flags: int = 0) -> int:
         """send(2) with ip.message_flag flags. Interruption point."""
@@ -263,20 +205,6 @@ class socket(_Endpointed):
         """Windows only in the manual (TransmitFile)."""
         raise NotImplementedError("send_file() exists on Windows only (manual, ip.tcp.socket)")
 
-    def shutdown(self, what: str) -> None:
-        """Disable sends ('send'), receives ('receive') or both ('both')."""
-        try:
-            how = _SHUTDOWN[what]
-        except KeyError:
-            raise ValueError(
-                f"shutdown() takes 'receive', 'send' or 'both', not {what!r}"
-            ) from None
-        s = _socket.socket(fileno=self.fileno())
-        try:
-            s.shutdown(how)
-        finally:
-            s.detach()
-
     def wait(self, wait_type: str) -> None:
         """Wait until readable ('read'), writable ('write'), or until urgent
         (out-of-band) data or an error is pending ('error'). Interruption point.
@@ -287,13 +215,6 @@ class socket(_Endpointed):
             raise ValueError(f"wait() takes 'read', 'write' or 'error', not {wait_type!r}")
         h = self._handle()
         self._p.poll(h, wait_type == "write", wait_type == "error")  # type: ignore[union-attr]
-
-    def io_control(self, command: str, *args: Any) -> Any:
-        """'bytes_readable': FIONREAD."""
-        if command != "bytes_readable" or args:
-            raise ValueError(f"unknown io_control command {command!r}")
-        buf = fcntl.ioctl(self.fileno(), termios.FIONREAD, b"\0\0\0\0")
-        return struct.unpack("i", buf)[0]
 
     @property
     def remote_address(self) -> address:
