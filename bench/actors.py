@@ -19,14 +19,23 @@ uvloop-queue1        as asyncio-queue1 on uvloop's loop
 emilua-new-thread    two VMs, two threads: spawn_vm(module, inherit_context=False)
 threading-queue      two threads, queue.Queue()
 threading-queue1     two threads, queue.Queue(maxsize=1)
-emilua-process       process actors (spawn_vm(module, subprocess=True)): the
-                     slot is measure_emilua_process(); not measured yet
+emilua-process       the main actor and a process actor (spawn_vm(module,
+                     subprocess=True)): one AF_UNIX SOCK_SEQPACKET socket each way
+mp-pipe              two processes, multiprocessing.Pipe() (a socket pair,
+                     pickled messages)
+mp-queue             two processes, multiprocessing.Queue() for the messages
+                     (a feeder thread pickles them into a pipe)
 
-An emilua send is a rendezvous: it returns once the receiver took the
-message, and the message is deep-copied. The queues pass a reference and
-(except the maxsize=1 ones) let the producer run ahead; they do the least
-work a program could do to move a message, which makes them the floor to
-compare with, not an equivalent.
+Messages to and from another process must fit the process-actor format (one
+leaf or a flat dict of leaves), so the three process cases send a dict
+{"i": int, "p": 16-character str} instead of the tuple.
+
+An emilua send between in-process actors is a rendezvous: it returns once
+the receiver took the message, and the message is deep-copied; to a process
+actor it returns once the kernel queued the message on the socket. The
+queues pass a reference and (except the maxsize=1 ones) let the producer
+run ahead; they do the least work a program could do to move a message,
+which makes them the floor to compare with, not an equivalent.
 
 Every case runs in a fresh interpreter; stream is the best of --reps runs.
 
@@ -58,6 +67,8 @@ CASES = [
     "threading-queue",
     "threading-queue1",
     "emilua-process",
+    "mp-pipe",
+    "mp-queue",
 ]
 # Ratios are taken against the plain queue of the same placement.
 BASELINE = {
@@ -69,11 +80,15 @@ BASELINE = {
     "emilua-new-thread": "threading-queue",
     "threading-queue": "threading-queue",
     "threading-queue1": "threading-queue",
-    "emilua-process": "threading-queue",
+    "emilua-process": "mp-queue",
+    "mp-pipe": "mp-queue",
+    "mp-queue": "mp-queue",
 }
-CROSS_THREAD = {"emilua-new-thread", "threading-queue", "threading-queue1", "emilua-process"}
+PROCESS = {"emilua-process", "mp-pipe", "mp-queue"}
+CROSS_THREAD = {"emilua-new-thread", "threading-queue", "threading-queue1", *PROCESS}
 
 PAYLOAD = b"0123456789abcdef"
+PAYLOAD_STR = PAYLOAD.decode()
 STREAM_N = 50_000
 RTT_N = 3_000
 RTT_WARMUP = 300
@@ -101,9 +116,14 @@ def worker() -> None:
 
     while True:
         try:
-            mode, reply_to, n = inbox.receive()
+            cmd = inbox.receive()
         except NoSendersError:
             return
+        if isinstance(cmd, dict):  # from another process: a flat dict
+            # Numbers cross processes as doubles.
+            mode, reply_to, n = cmd["mode"], cmd["reply_to"], int(cmd["n"])
+        else:
+            mode, reply_to, n = cmd
         if mode == "stream":
             for _ in range(n):
                 inbox.receive()
@@ -148,12 +168,113 @@ def measure_emilua(inherit_context: bool, n: int, rtt_n: int, reps: int) -> dict
 
 
 def measure_emilua_process(n: int, rtt_n: int, reps: int) -> dict[str, Any]:
-    """Process actors (spawn_vm(..., subprocess=True)): the slot for their numbers.
+    """The main actor and a process actor running worker()."""
+    import emilua
+    from emilua import _actor, _process_actor, _supervisor, inbox, spawn_vm
 
-    To be filled in together with the process-actor channels; the protocol is
-    the one of measure_emilua() (worker() serves it unchanged).
-    """
-    raise Skip("process actors are not measured yet")
+    # As the emilua command does: the supervisor first, before any thread.
+    _supervisor.start()
+    out: dict[str, Any] = {}
+
+    def main() -> None:
+        chan = spawn_vm(os.path.abspath(__file__), subprocess=True)
+        best = float("inf")
+        for _ in range(reps):
+            gc.collect()
+            chan.send({"mode": "stream", "reply_to": inbox, "n": n})
+            t0 = time.perf_counter()
+            for i in range(n):
+                chan.send({"i": i, "p": PAYLOAD_STR})
+            inbox.receive()
+            best = min(best, time.perf_counter() - t0)
+        out["stream_msgs_per_s"] = n / best
+        chan.send({"mode": "rtt", "reply_to": inbox, "n": RTT_WARMUP + rtt_n})
+        samples = []
+        for i in range(RTT_WARMUP + rtt_n):
+            t0 = time.perf_counter_ns()
+            chan.send({"i": i, "p": PAYLOAD_STR})
+            inbox.receive()
+            samples.append(time.perf_counter_ns() - t0)
+        out.update(latency_summary(samples[RTT_WARMUP:]))
+        chan.close()
+
+    emilua.run(main)
+    _actor.join_threads()
+    _process_actor.join_children()
+    return out
+
+
+# ---------------------------------------------------------- multiprocessing
+
+
+def _mp_pipe_echo(conn: Any) -> None:
+    while True:
+        cmd = conn.recv()
+        if cmd is None:
+            return
+        mode, count = cmd
+        if mode == "stream":
+            for _ in range(count):
+                conn.recv()
+            conn.send("done")
+        else:
+            for _ in range(count):
+                conn.send(conn.recv())
+
+
+def _mp_queue_echo(there: Any, back: Any) -> None:
+    while True:
+        cmd = there.get()
+        if cmd is None:
+            return
+        mode, count = cmd
+        if mode == "stream":
+            for _ in range(count):
+                there.get()
+            back.put("done")
+        else:
+            for _ in range(count):
+                back.put(there.get())
+
+
+def measure_multiprocessing(kind: str, n: int, rtt_n: int, reps: int) -> dict[str, Any]:
+    """A child process serving the protocol of worker() over a Pipe or two Queues."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    if kind == "pipe":
+        ours, theirs = ctx.Pipe()
+        proc = ctx.Process(target=_mp_pipe_echo, args=(theirs,))
+        put, get = ours.send, ours.recv
+    else:
+        there, back = ctx.Queue(), ctx.Queue()
+        proc = ctx.Process(target=_mp_queue_echo, args=(there, back))
+        put, get = there.put, back.get
+    proc.start()
+    try:
+        best = float("inf")
+        for _ in range(reps):
+            gc.collect()
+            put(("stream", n))
+            t0 = time.perf_counter()
+            for i in range(n):
+                put({"i": i, "p": PAYLOAD_STR})
+            get()
+            best = min(best, time.perf_counter() - t0)
+        put(("rtt", RTT_WARMUP + rtt_n))
+        samples = []
+        for i in range(RTT_WARMUP + rtt_n):
+            t0 = time.perf_counter_ns()
+            put({"i": i, "p": PAYLOAD_STR})
+            get()
+            samples.append(time.perf_counter_ns() - t0)
+        put(None)
+        proc.join(10)
+    finally:
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+    return {"stream_msgs_per_s": n / best, **latency_summary(samples[RTT_WARMUP:])}
 
 
 # ----------------------------------------------------------- asyncio/uvloop
@@ -277,6 +398,8 @@ def measure(case: str, reps: int, scale: float) -> dict[str, Any]:
         return measure_emilua(False, n, rtt_n, reps)
     if case == "emilua-process":
         return measure_emilua_process(n, rtt_n, reps)
+    if case.startswith("mp-"):
+        return measure_multiprocessing(case[3:], n, rtt_n, reps)
     if case.startswith(("asyncio", "uvloop")):
         return measure_asyncio(
             case.startswith("uvloop"), 1 if case.endswith("1") else 0, n, rtt_n, reps
@@ -379,8 +502,9 @@ def main() -> None:
         )
     print()
     print(
-        "Ratios: throughput and median round trip against asyncio-queue (same thread) or "
-        "threading-queue (cross-thread); above 1x is more messages or a longer round trip."
+        "Ratios: throughput and median round trip against asyncio-queue (same thread), "
+        "threading-queue (cross-thread) or mp-queue (cross-process); above 1x is more "
+        "messages or a longer round trip."
     )
     if args.json:
         doc = {"date": date, "argv": sys.argv, "reps": args.reps, "results": results}

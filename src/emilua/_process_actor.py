@@ -232,10 +232,19 @@ class ProcessChannel:
         try:
             data, fds = codec.encode(wire)
             h = self._handle(p)
-            try:
-                p.sendmsg(h, data, _rights_control(fds))
-            except (BrokenPipeError, ConnectionResetError, ConnectionRefusedError):
-                raise ChannelClosedError() from None
+            control = _rights_control(fds)
+            while True:
+                try:
+                    p.sendmsg(h, data, control)
+                    break
+                except BlockingIOError:
+                    # The socket is O_NONBLOCK, and io_uring completes a
+                    # sendmsg to it with -EAGAIN when the receiver's queue is
+                    # still full after its internal poll retry (io_wq_submit_work,
+                    # io_uring/io_uring.c): wait for room, then send again.
+                    p.poll(h, True)
+                except (BrokenPipeError, ConnectionResetError, ConnectionRefusedError):
+                    raise ChannelClosedError() from None
         finally:
             _close_leaves(wire)
         for fd in moved:
