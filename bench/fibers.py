@@ -23,18 +23,14 @@ usage: python bench/fibers.py [--frameworks a,b] [--benchmarks a,b] [--reps N]
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import gc
-import json
 import os
 import platform
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+import _harness
+from _harness import Skip, best, emit
 
 FRAMEWORKS = ["emilua", "greenlet", "gevent", "asyncio", "uvloop", "trio"]
 BENCHMARKS = ["spawn", "yield", "handoff", "memory"]
@@ -55,23 +51,10 @@ SLEEPERS = 100_000  # memory benchmark
 LONG_SLEEP = 3600.0  # the sleepers never wake: the process exits first
 
 
-class Skip(Exception):
-    """The framework lacks what this benchmark needs."""
-
-
 def rss_kib() -> int:
     with open("/proc/self/statm") as f:
         resident_pages = int(f.read().split()[1])
     return resident_pages * os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def best(reps: int, run: Callable[[], float]) -> float:
-    """Smallest of *reps* timings: the run least disturbed by the rest of the machine."""
-    times = []
-    for _ in range(reps):
-        gc.collect()
-        times.append(run())
-    return min(times)
 
 
 # Each framework below provides spawn(n), yield_(n), handoff(n), memory(n).
@@ -471,13 +454,8 @@ def make(framework: str) -> Any:
     raise ValueError(framework)
 
 
-def emit(doc: dict[str, Any]) -> None:
-    print(json.dumps(doc), flush=True)
-
-
 def child(framework: str, benchmark: str, reps: int, scale: float) -> None:
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    try:
+    def measure() -> dict[str, Any]:
         fw = make(framework)
         if benchmark == "memory":
             fw.memory(max(1000, int(SLEEPERS * scale)))  # exits the process
@@ -488,28 +466,9 @@ def child(framework: str, benchmark: str, reps: int, scale: float) -> None:
         n -= n % BATCH
         method = {"spawn": fw.spawn, "yield": fw.yield_, "handoff": fw.handoff}[benchmark]
         secs = best(reps, lambda: method(n))
-        emit({"value": secs / n * 1e6, "n": n, "reps": reps})
-    except Skip as e:
-        emit({"skip": str(e)})
-    except Exception as e:  # reported in the table; the other benchmarks go on
-        emit({"error": f"{type(e).__name__}: {e}"})
+        return {"value": secs / n * 1e6, "n": n, "reps": reps}
 
-
-def run_child(framework: str, benchmark: str, args: argparse.Namespace) -> dict[str, Any]:
-    cmd = [
-        sys.executable, __file__, "--child", framework, benchmark,
-        "--reps", str(args.reps), "--scale", str(args.scale),
-    ]  # fmt: skip
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {args.timeout:.0f} s"}
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
-    if not lines:
-        tail = " | ".join(r.stderr.strip().splitlines()[-3:])
-        return {"error": f"exit status {r.returncode}: {tail}"}
-    doc: dict[str, Any] = json.loads(lines[-1])
-    return doc
+    _harness.child(measure)
 
 
 def cell(doc: dict[str, Any], benchmark: str) -> str:
@@ -520,64 +479,30 @@ def cell(doc: dict[str, Any], benchmark: str) -> str:
     return "error"
 
 
+def progress(fw: str, b: str, doc: dict[str, Any]) -> str:
+    detail = doc.get("skip") or doc.get("error") or UNITS[b]
+    return f"{fw:9} {b:8} {cell(doc, b):>9}  {detail}"
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--frameworks", help="comma-separated subset of: " + ", ".join(FRAMEWORKS))
-    ap.add_argument("--benchmarks", help="comma-separated subset of: " + ", ".join(BENCHMARKS))
-    ap.add_argument("--reps", type=int, default=5, help="timed runs per process (best is kept)")
-    ap.add_argument("--scale", type=float, default=1.0, help="multiply iteration counts")
-    ap.add_argument("--timeout", type=float, default=300.0, help="seconds per subprocess")
-    ap.add_argument("--json", type=Path, help="write all results here")
-    ap.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "BENCHMARK"), help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = _harness.parse_args(__doc__, FRAMEWORKS, BENCHMARKS, reps=5, timeout=300.0)
     if args.child:
         child(args.child[0], args.child[1], args.reps, args.scale)
         return
+    frameworks = _harness.pick(args.frameworks, FRAMEWORKS)
+    benchmarks = _harness.pick(args.benchmarks, BENCHMARKS)
+    results = _harness.run_all(__file__, frameworks, benchmarks, args, progress)
 
-    def pick(names: str | None, known: list[str]) -> list[str]:
-        if names is None:
-            return known
-        chosen = {n.strip() for n in names.split(",")}
-        if chosen - set(known):
-            sys.exit(f"unknown: {', '.join(sorted(chosen - set(known)))}")
-        return [k for k in known if k in chosen]
-
-    frameworks = pick(args.frameworks, FRAMEWORKS)
-    benchmarks = pick(args.benchmarks, BENCHMARKS)
-    results: dict[str, dict[str, dict[str, Any]]] = {}
-    for fw in frameworks:
-        for b in benchmarks:
-            doc = run_child(fw, b, args)
-            results.setdefault(fw, {})[b] = doc
-            shown = cell(doc, b)
-            detail = doc.get("skip") or doc.get("error") or UNITS[b]
-            print(f"{fw:9} {b:8} {shown:>9}  {detail}", file=sys.stderr, flush=True)
-
-    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"Fiber benchmarks, {date}")
-    print()
-    print(f"    python bench/fibers.py {' '.join(sys.argv[1:])}".rstrip())
-    print()
+    date = _harness.print_header("Fiber benchmarks", "bench/fibers.py")
     print(f"Linux {platform.release()}, Python {platform.python_version()}; best of {args.reps}.")
     print()
     print("| framework | " + " | ".join(f"{b} ({UNITS[b]})" for b in benchmarks) + " |")
     print("|---|" + "---|" * len(benchmarks))
     for fw in frameworks:
         print(f"| {fw} | " + " | ".join(cell(results[fw][b], b) for b in benchmarks) + " |")
-    notes = [
-        f"- {fw} {b}: {doc.get('skip') or doc.get('error')}"
-        for fw in frameworks
-        for b, doc in results[fw].items()
-        if "value" not in doc and not (fw == "greenlet" and b == "yield")
-    ]
-    if notes:
-        print()
-        print("\n".join(notes))
-    if args.json:
-        doc = {"date": date, "argv": sys.argv, "reps": args.reps, "results": results}
-        args.json.write_text(json.dumps(doc, indent=1) + "\n")
+    # Raw greenlet has no scheduler to yield to: its skip is not news.
+    _harness.print_notes(results, frameworks, expected={("greenlet", "yield")})
+    _harness.write_json(args.json, date, args.reps, results)
 
 
 if __name__ == "__main__":

@@ -28,19 +28,15 @@ usage: python bench/sync.py [--frameworks a,b] [--benchmarks a,b] [--reps N]
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import gc
-import json
 import os
 import platform
-import subprocess
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+import _harness
+from _harness import best
 
 FRAMEWORKS = ["emilua", "emilua-py", "gevent", "asyncio", "uvloop", "trio"]
 BENCHMARKS = ["interrupt", "lock", "contended", "notify"]
@@ -58,19 +54,6 @@ PRIMITIVES = {
 }
 
 LONG_SLEEP = 3600.0
-
-
-class Skip(Exception):
-    """The framework lacks what this benchmark needs."""
-
-
-def best(reps: int, run: Callable[[], float]) -> float:
-    """Smallest of *reps* timings: the run least disturbed by the rest of the machine."""
-    times = []
-    for _ in range(reps):
-        gc.collect()
-        times.append(run())
-    return min(times)
 
 
 # Each framework provides interrupt(n), lock(n), contended(n), notify(n), each
@@ -499,13 +482,8 @@ def make(framework: str) -> Any:
     raise ValueError(framework)
 
 
-def emit(doc: dict[str, Any]) -> None:
-    print(json.dumps(doc), flush=True)
-
-
 def child(framework: str, benchmark: str, reps: int, scale: float) -> None:
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    try:
+    def measure() -> dict[str, Any]:
         fw = make(framework)
         method = getattr(fw, benchmark)
         # A short calibration run sizes the timed ones: at most COUNTS, at
@@ -515,30 +493,9 @@ def child(framework: str, benchmark: str, reps: int, scale: float) -> None:
         n = int(min(COUNTS[benchmark], TARGET / max(per_op, 1e-9)) * scale)
         n = max(100, n - n % 2)
         secs = best(reps, lambda: method(n))
-        emit({"value": secs / n * 1e6, "n": n, "reps": reps})
-    except ImportError as e:
-        emit({"skip": f"import failed: {e}"})
-    except Skip as e:
-        emit({"skip": str(e)})
-    except Exception as e:  # reported in the table; the other benchmarks go on
-        emit({"error": f"{type(e).__name__}: {e}"})
+        return {"value": secs / n * 1e6, "n": n, "reps": reps}
 
-
-def run_child(framework: str, benchmark: str, args: argparse.Namespace) -> dict[str, Any]:
-    cmd = [
-        sys.executable, __file__, "--child", framework, benchmark,
-        "--reps", str(args.reps), "--scale", str(args.scale),
-    ]  # fmt: skip
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {args.timeout:.0f} s"}
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
-    if not lines:
-        tail = " | ".join(r.stderr.strip().splitlines()[-3:])
-        return {"error": f"exit status {r.returncode}: {tail}"}
-    doc: dict[str, Any] = json.loads(lines[-1])
-    return doc
+    _harness.child(measure, import_error_skips=True)
 
 
 def cell(doc: dict[str, Any], base: dict[str, Any] | None) -> str:
@@ -550,46 +507,22 @@ def cell(doc: dict[str, Any], base: dict[str, Any] | None) -> str:
     return text
 
 
+def progress(fw: str, b: str, doc: dict[str, Any]) -> str:
+    shown = f"{doc['value']:.3f} µs" if "value" in doc else doc.get("skip") or doc["error"]
+    return f"{fw:9} {b:9} {shown}"
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--frameworks", help="comma-separated subset of: " + ", ".join(FRAMEWORKS))
-    ap.add_argument("--benchmarks", help="comma-separated subset of: " + ", ".join(BENCHMARKS))
-    ap.add_argument("--reps", type=int, default=3, help="timed runs per process (best is kept)")
-    ap.add_argument("--scale", type=float, default=1.0, help="multiply the iteration counts")
-    ap.add_argument("--timeout", type=float, default=60.0, help="seconds per subprocess")
-    ap.add_argument("--json", type=Path, help="write all results here")
-    ap.add_argument("--child", nargs=2, metavar=("FRAMEWORK", "BENCHMARK"), help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = _harness.parse_args(__doc__, FRAMEWORKS, BENCHMARKS, reps=3, timeout=60.0)
     if args.child:
         child(args.child[0], args.child[1], args.reps, args.scale)
         return
-
-    def pick(names: str | None, known: list[str]) -> list[str]:
-        if names is None:
-            return known
-        chosen = {n.strip() for n in names.split(",")}
-        if chosen - set(known):
-            sys.exit(f"unknown: {', '.join(sorted(chosen - set(known)))}")
-        return [k for k in known if k in chosen]
-
-    frameworks = pick(args.frameworks, FRAMEWORKS)
-    benchmarks = pick(args.benchmarks, BENCHMARKS)
-    results: dict[str, dict[str, dict[str, Any]]] = {}
+    frameworks = _harness.pick(args.frameworks, FRAMEWORKS)
+    benchmarks = _harness.pick(args.benchmarks, BENCHMARKS)
     started = time.monotonic()
-    for fw in frameworks:
-        for b in benchmarks:
-            doc = run_child(fw, b, args)
-            results.setdefault(fw, {})[b] = doc
-            shown = f"{doc['value']:.3f} µs" if "value" in doc else doc.get("skip") or doc["error"]
-            print(f"{fw:9} {b:9} {shown}", file=sys.stderr, flush=True)
+    results = _harness.run_all(__file__, frameworks, benchmarks, args, progress)
 
-    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"Synchronisation benchmarks, {date}")
-    print()
-    print(f"    python bench/sync.py {' '.join(sys.argv[1:])}".rstrip())
-    print()
+    date = _harness.print_header("Synchronisation benchmarks", "bench/sync.py")
     print(
         f"Linux {platform.release()}, Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs; best of {args.reps}; "
@@ -603,18 +536,8 @@ def main() -> None:
     for fw in frameworks:
         row = [cell(results[fw][b], base.get(b) if fw != "emilua" else None) for b in benchmarks]
         print(f"| {fw} | " + " | ".join(row) + " |")
-    notes = [
-        f"- {fw} {b}: {doc.get('skip') or doc.get('error')}"
-        for fw in frameworks
-        for b, doc in results[fw].items()
-        if "value" not in doc
-    ]
-    if notes:
-        print()
-        print("\n".join(notes))
-    if args.json:
-        doc = {"date": date, "argv": sys.argv, "reps": args.reps, "results": results}
-        args.json.write_text(json.dumps(doc, indent=1) + "\n")
+    _harness.print_notes(results, frameworks)
+    _harness.write_json(args.json, date, args.reps, results)
 
 
 if __name__ == "__main__":
