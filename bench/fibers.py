@@ -14,7 +14,7 @@ handoff  two fibers ping-pong through a wake-up primitive: set the other's
 memory   RSS growth of 100,000 fibers parked in a one-hour sleep, divided by
          100,000. KiB per fiber.
 
-The primitives used per framework are listed in PRIMITIVES and bench/README.md.
+bench/README.md lists the primitive used for each framework, and why.
 Timings are the best of --reps runs in one process.
 
 usage: python bench/fibers.py [--frameworks a,b] [--benchmarks a,b] [--reps N]
@@ -35,16 +35,6 @@ from _harness import Skip, best, emit
 FRAMEWORKS = ["emilua", "greenlet", "gevent", "asyncio", "uvloop", "trio"]
 BENCHMARKS = ["spawn", "yield", "handoff", "memory"]
 UNITS = {"spawn": "µs/fiber", "yield": "µs/switch", "handoff": "µs/handoff", "memory": "KiB/fiber"}
-
-PRIMITIVES = {
-    "emilua": "spawn()+join(); this_fiber.yield_(); mutex+condition_variable; time.sleep",
-    "greenlet": "greenlet(f).switch() (no scheduler); –; greenlet.switch(); parked in switch()",
-    "gevent": "gevent.spawn()+join(); gevent.sleep(0); gevent.event.Event; gevent.sleep",
-    "asyncio": "create_task()+await; asyncio.sleep(0); asyncio.Event; asyncio.sleep",
-    "uvloop": "as asyncio, on uvloop's loop",
-    "trio": "nursery.start_soon() + nursery exit; lowlevel.checkpoint(); "
-    "memory channels of size 0; trio.sleep",
-}
 
 BATCH = 1000  # spawn benchmark: fibers spawned before they are joined
 SLEEPERS = 100_000  # memory benchmark
