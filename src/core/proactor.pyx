@@ -33,7 +33,8 @@ SIGINT and friends work while the engine idles.
 cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.exc cimport PyErr_CheckSignals
-from cpython.ref cimport Py_DECREF, Py_INCREF
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF, Py_INCREF, Py_XDECREF
 
 
 from libc.stdint cimport int64_t, uint32_t, uint64_t
@@ -53,6 +54,34 @@ import traceback
 from collections import deque
 
 from greenlet import getcurrent, greenlet
+
+# greenlet's C API: the hot path switches and asks for the current greenlet
+# with direct calls instead of a Python method call (lookup of ``switch``,
+# bound method, vectorcall) each time.
+cdef extern from "greenlet.h":
+    ctypedef struct PyGreenlet:
+        pass
+    void **_PyGreenlet_API
+    void PyGreenlet_Import()
+    PyGreenlet *PyGreenlet_GetCurrent()             # new reference
+    object PyGreenlet_Switch(PyGreenlet *g, PyObject *args, PyObject *kwargs)
+
+PyGreenlet_Import()
+if _PyGreenlet_API == NULL:
+    raise ImportError("greenlet's C API (greenlet._C_API) is unavailable")
+
+
+cdef inline bint running_on(object g):
+    """Whether the calling code runs on greenlet g (getcurrent() is g)."""
+    cdef PyGreenlet *cur = PyGreenlet_GetCurrent()
+    Py_XDECREF(<PyObject *>cur)       # only compared: g or the thread holds it
+    return <PyObject *>cur == <PyObject *>g
+
+
+cdef inline int glet_switch(object g) except -1:
+    """g.switch() with no arguments; the value switched back is dropped."""
+    PyGreenlet_Switch(<PyGreenlet *>g, NULL, NULL)
+    return 0
 
 
 cdef enum:
@@ -86,6 +115,8 @@ cdef object _oserror(int err):
     return OSError(err, os.strerror(err))
 
 
+# Every park allocates one Op; a freelist turns that into a pointer pop.
+@cython.freelist(64)
 cdef class Op:
     """One kernel operation (or timer wait) and the fiber parked on it."""
     cdef Fiber fiber
@@ -438,7 +469,8 @@ cdef class Proactor:
     cdef bint sig_armed
     cdef char sigbuf[64]
     cdef object old_wakeup_fd
-    cdef object ready              # deque of Fiber
+    cdef list ready                # Fibers to run, in order
+    cdef list spare                # the previous round's list, empty, reused
     cdef Fiber current
     cdef object hub
     cdef Py_ssize_t inflight       # ring ops and epoll waits in flight
@@ -473,7 +505,8 @@ cdef class Proactor:
         self.wakefd = -1
         self.sigrfd = -1
         self.sigwfd = -1
-        self.ready = deque()
+        self.ready = []
+        self.spare = []
         self.timers = []
         self.live = set()
         self.idle_glets = []
@@ -642,7 +675,7 @@ cdef class Proactor:
             if self.closing or len(self.idle_glets) >= GLET_POOL:
                 return
             self.idle_glets.append(g)
-            self.hub.switch()
+            glet_switch(self.hub)
             # Like a new greenlet, the next fiber starts in an empty
             # contextvars context. (Set from inside: a greenlet parked with
             # no Python frame on its stack refuses it from outside.)
@@ -659,7 +692,7 @@ cdef class Proactor:
         """The checks of every suspending call (mutex.lock() is not an interruption point)."""
         if f is None:
             raise RuntimeError("suspending call outside of a fiber")
-        if getcurrent() is not f.glet:
+        if not running_on(f.glet):
             # A greenlet the user created inside the fiber: the hub only ever
             # switches back to the fiber's own greenlet, so parking this one
             # would strand it (docs/fibers.md, "Greenlets and generators").
@@ -681,7 +714,7 @@ cdef class Proactor:
 
     cdef int switch_to_hub(self, Fiber f) except -1:
         # check_park() made sure f's own greenlet is the one parking.
-        self.hub.switch()
+        glet_switch(self.hub)
         if f.killed:
             # Its VM ended while it was parked: unwind it (finally blocks run).
             raise _Shutdown()
@@ -944,22 +977,37 @@ cdef class Proactor:
     cdef int loop(self) except -1:
         cdef Fiber f
         cdef bint block
-        cdef Py_ssize_t nround
+        cdef list batch
+        cdef Py_ssize_t i, n
         while True:
             # One round runs the fibers that were ready when it began; a
             # fiber that yields runs again after the next poll, so a busy
-            # fiber cannot starve completions and timers.
-            nround = len(self.ready)
-            while nround > 0 and not self.stopping:
-                nround -= 1
-                f = self.ready.popleft()
-                if f.state == FIBER_DONE:
-                    continue
-                self.current = f
+            # fiber cannot starve completions and timers. The round takes the
+            # whole ready list and the fibers it wakes go to a fresh one
+            # (lists swapped, not a deque popped: no method call per fiber).
+            if self.ready and not self.stopping:
+                batch = self.ready
+                self.ready = self.spare
+                n = len(batch)
+                i = 0
                 try:
-                    f.glet.switch()
+                    while i < n and not self.stopping:
+                        f = <Fiber>batch[i]
+                        batch[i] = None    # the round must not keep it alive
+                        i += 1
+                        if f.state == FIBER_DONE:
+                            continue
+                        self.current = f
+                        try:
+                            glet_switch(f.glet)
+                        finally:
+                            self.current = None
                 finally:
-                    self.current = None
+                    if i < n:
+                        # Stopped (or raised) mid-round: the rest keep their turn.
+                        self.ready[0:0] = batch[i:]
+                    del batch[:]
+                    self.spare = batch
             if self.stopping:
                 return 0
             if self.posted:

@@ -56,7 +56,11 @@ def _check_minimum(minimum: int, size: int) -> None:
 
 
 def _write(io_object: Any, buf: Any, minimum: int) -> int:
-    done = 0
+    # The first call takes the buffer itself: a slice from 0 would be an
+    # allocation per call for the common case of one write_some() doing it all.
+    if minimum <= 0:
+        return 0
+    done = io_object.write_some(buf)
     while done < minimum:
         done += io_object.write_some(buf[done:])
     return done
@@ -65,7 +69,7 @@ def _write(io_object: Any, buf: Any, minimum: int) -> int:
 def _read(io_object: Any, buf: Any, minimum: int) -> int:
     done = 0
     while done < minimum:
-        n = io_object.read_some(buf[done:])
+        n = io_object.read_some(buf[done:] if done else buf)
         if n == 0:
             # A stream that reports the end by returning 0 instead of raising.
             raise EOFError("end of stream")

@@ -180,13 +180,26 @@ class socket(_sock.Connected, _Endpointed):
         bytes would wait for data on Linux). Raises EOFError at the end of the
         stream.
         """
-        return self._recv_eof(buffer, 0)
+        # self._recv_eof() and self._handle() inlined: on the per-operation
+        # path each Python call costs as much as the checks themselves.
+        h = self._h
+        if h is None or h.closed:
+            raise _io._ebadf()
+        if len(buffer) == 0:
+            return 0
+        n: int = self._p.recv(h, buffer, 0)  # type: ignore[union-attr]
+        if n == 0:
+            raise EOFError("end of stream")
+        return n
 
     def write_some(self, buffer: Any) -> int:
         """Write some of *buffer*; return the count written. Interruption point."""
         if isinstance(buffer, str):
             buffer = buffer.encode()
-        return self._p.send(self._handle(), buffer, 0)  # type: ignore[union-attr,no-any-return]
+        h = self._h
+        if h is None or h.closed:
+            raise _io._ebadf()
+        return self._p.send(h, buffer, 0)  # type: ignore[union-attr,no-any-return]
 
     def receive(self, buffer: Any, flags: int = 0) -> int:
         """recv(2) with ip.message_flag flags. Interruption point.
