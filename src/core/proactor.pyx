@@ -1521,6 +1521,13 @@ cdef class Proactor:
             raise FiberInterrupted()
         raise _oserror(-op.res)
 
+    cdef inline int submit_and_park(self, Fiber f, Op op, io_uring_sqe *sqe,
+                                    Handle h) except -1:
+        """Tag the prepared SQE with its Op, count it in flight and park f on it."""
+        io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
+        self.submitted(op, h)
+        return self.park_op(f, op)
+
     cdef int park_op(self, Fiber f, Op op) except -1:
         op.fiber = f
         f.waiter = op
@@ -1545,9 +1552,7 @@ cdef class Proactor:
             self.get_view(op, buf, True)
             sqe = self.get_sqe()
             io_uring_prep_recv(sqe, h.fd, op.view.buf, op.view.len, flags)
-            io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
-            self.submitted(op, h)
-            return self.park_op(f, op)
+            return self.submit_and_park(f, op, sqe, h)
         PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE)
         try:
             while True:
@@ -1594,9 +1599,7 @@ cdef class Proactor:
         self.get_view(op, buf, False)
         sqe = self.get_sqe()
         io_uring_prep_send(sqe, h.fd, op.view.buf, op.view.len, flags | MSG_NOSIGNAL)
-        io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
-        self.submitted(op, h)
-        return self.park_op(f, op)
+        return self.submit_and_park(f, op, sqe, h)
 
     cpdef int read(self, Handle h, object buf, long long offset=-1) except -1:
         """read(2)/pread(2) into buf (pipes, ttys, files). Interruption point."""
@@ -1612,9 +1615,7 @@ cdef class Proactor:
             self.get_view(op, buf, True)
             sqe = self.get_sqe()
             io_uring_prep_read(sqe, h.fd, op.view.buf, op.view.len, <uint64_t>offset)
-            io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
-            self.submitted(op, h)
-            return self.park_op(f, op)
+            return self.submit_and_park(f, op, sqe, h)
         PyObject_GetBuffer(buf, &view, PyBUF_WRITABLE)
         try:
             while True:
@@ -1653,9 +1654,7 @@ cdef class Proactor:
             self.get_view(op, buf, False)
             sqe = self.get_sqe()
             io_uring_prep_write(sqe, h.fd, op.view.buf, op.view.len, <uint64_t>offset)
-            io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
-            self.submitted(op, h)
-            return self.park_op(f, op)
+            return self.submit_and_park(f, op, sqe, h)
         PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
         try:
             while True:
@@ -1685,9 +1684,7 @@ cdef class Proactor:
             op = Op.__new__(Op)
             sqe = self.get_sqe()
             io_uring_prep_accept(sqe, h.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)
-            io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
-            self.submitted(op, h)
-            return self.park_op(f, op)
+            return self.submit_and_park(f, op, sqe, h)
         while True:
             fd = accept4(h.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)
             if fd >= 0:
@@ -1715,9 +1712,7 @@ cdef class Proactor:
         if self.uring:
             sqe = self.get_sqe()
             io_uring_prep_connect(sqe, h.fd, <sockaddr *>&op.addr, op.addrlen)
-            io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
-            self.submitted(op, h)
-            return self.park_op(f, op)
+            return self.submit_and_park(f, op, sqe, h)
         if connect(h.fd, <sockaddr *>&op.addr, op.addrlen) == 0:
             return 0
         if errno != EINPROGRESS:
@@ -1761,9 +1756,7 @@ cdef class Proactor:
                 # POLLPRI-only poll never wakes at all. Ask for POLLRDBAND too
                 # (TCP never sets it) and check POLLPRI ourselves.
                 io_uring_prep_poll_add(sqe, h.fd, events | (select.POLLRDBAND if error else 0))
-                io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
-                self.submitted(op, h)
-                res = self.park_op(f, op)
+                res = self.submit_and_park(f, op, sqe, h)
                 if not error or poller.poll(0):
                     return res
                 if h.closed:
@@ -1810,9 +1803,7 @@ cdef class Proactor:
         if self.uring:
             sqe = self.get_sqe()
             io_uring_prep_recvmsg(sqe, h.fd, &op.msg, flags)
-            io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
-            self.submitted(op, h)
-            res = self.park_op(f, op)
+            res = self.submit_and_park(f, op, sqe, h)
         else:
             try:
                 while True:
@@ -1869,9 +1860,7 @@ cdef class Proactor:
                 op.release()
         sqe = self.get_sqe()
         io_uring_prep_sendmsg(sqe, h.fd, &op.msg, flags | MSG_NOSIGNAL)
-        io_uring_sqe_set_data64(sqe, <uint64_t><void *>op)
-        self.submitted(op, h)
-        return self.park_op(f, op)
+        return self.submit_and_park(f, op, sqe, h)
 
     # ------------------------------------------------------------ debugging
 
