@@ -27,7 +27,6 @@ import os
 import sys
 import threading
 import traceback
-from collections import deque
 from typing import Any
 
 from emilua import _context
@@ -48,20 +47,10 @@ __all__ = [
 _lock = threading.Lock()
 
 
-class ChannelClosedError(Exception):
-    """The channel (or the inbox it addresses) is closed."""
-
-    errno = _errno.EPIPE
-
-    def __init__(self, msg: str = "channel closed") -> None:
-        super().__init__(msg)
-
-
-class NoSendersError(Exception):
-    """inbox.receive() with no live sender anywhere: nothing can ever arrive."""
-
-    def __init__(self, msg: str = "no senders") -> None:
-        super().__init__(msg)
+# Defined in the core with the message path; raised from there.
+ChannelClosedError = _core.ChannelClosedError
+NoSendersError = _core.NoSendersError
+ChannelClosedError.__module__ = NoSendersError.__module__ = "emilua"
 
 
 # ---------------------------------------------------------------- messages
@@ -88,27 +77,18 @@ def _io_slots(cls: type) -> list[str]:
     return names
 
 
-# Immutable values sent as they are; exact types, the common case first.
-_SCALARS = frozenset({type(None), bool, int, float, str, bytes})
-
-
-def _copy(value: Any, path: set[int], moves: list[_Moved]) -> Any:
-    """Deep-copy a message; channels travel as addresses, IO objects are moved."""
-    if type(value) in _SCALARS:
-        return value
+def _copy_other(value: Any, path: set[int], moves: list[_Moved]) -> Any:
+    """Deep-copy what the core's message copy leaves to Python: scalar and
+    container subclasses, addresses of process actors, spans, IO objects
+    (moved). The core handles exact builtin types, channels and the inbox."""
     from emilua._io import IOObject
     from emilua.byte_span import byte_span
 
-    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+    if isinstance(value, (bool, int, float, str, bytes)):
         return value
-    if isinstance(value, Channel):
-        return value._clone()
     clone = getattr(type(value), "_clone_address", None)
     if clone is not None:
         return clone(value)
-    if value is inbox:
-        # Sending the rx-end sends an address: the receiver gets a tx-channel.
-        return current_vm().address()
     if isinstance(value, byte_span):
         return _copy_span(value)
     if isinstance(value, bytearray):
@@ -129,8 +109,11 @@ def _copy(value: Any, path: set[int], moves: list[_Moved]) -> Any:
         path.add(key)
         try:
             if isinstance(value, dict):
-                return {_copy(k, path, moves): _copy(v, path, moves) for k, v in value.items()}
-            items = [_copy(v, path, moves) for v in value]
+                return {
+                    _core.copy_message(k, path, moves): _core.copy_message(v, path, moves)
+                    for k, v in value.items()
+                }
+            items = [_core.copy_message(v, path, moves) for v in value]
             return items if isinstance(value, list) else tuple(items)
         finally:
             path.discard(key)
@@ -166,20 +149,8 @@ def _restore_moves(moves: list[_Moved]) -> None:
             m.fd = -1
 
 
-class _Carrier:
-    """A message carrying moved IO objects; other messages travel unwrapped."""
-
-    __slots__ = ("msg",)
-
-    def __init__(self, msg: Any) -> None:
-        self.msg = msg
-
-
-def _materialize(value: Any, p: Any) -> Any:
-    """Receiver side: the message, its moved IO objects rebuilt on *p*."""
-    if type(value) is _Carrier:
-        return _rebuild(value.msg, p)
-    return value
+_Carrier = _core.Carrier
+_materialize = _core.materialize
 
 
 def _rebuild(value: Any, p: Any) -> Any:
@@ -201,119 +172,17 @@ def _rebuild(value: Any, p: Any) -> Any:
     return value
 
 
-def _discard(value: Any) -> None:
-    """A message nobody will receive: close the fds it carries."""
-    if type(value) is _Carrier:
-        _discard(value.msg)
-    elif isinstance(value, _Moved):
-        if value.fd >= 0:
-            os.close(value.fd)
-            value.fd = -1
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            _discard(v)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _discard(k)
-            _discard(v)
-
-
 # ---------------------------------------------------------------- mailboxes
 
-_PENDING, _TAKEN, _WITHDRAWN, _REJECTED = range(4)
+_Receive = _core.ReceiveOp
 
 
-class _Send:
-    """A message waiting for a receiver, and the parked sender.
+class Mailbox(_core.MailboxBase):
+    """The receiving side of a VM's inbox. Lives on the VM's proactor thread.
 
-    ``parked`` is true only while the sender sits in ``suspend()`` for this
-    send; it is read and written on the sender's thread only. A message can
-    be taken before the sender parks (a receiver was already waiting), and a
-    fiber that is not parked must not be made ready: it would resume from
-    whatever it parks on next.
+    The message path (offer, take, receive, close) is the core's
+    ``MailboxBase``; this class counts the senders, from any thread.
     """
-
-    __slots__ = ("msg", "moves", "state", "fiber", "proactor", "remote", "parked")
-
-    def __init__(self, msg: Any, moves: list[_Moved], fiber: Any, p: Any) -> None:
-        self.msg = msg
-        self.moves = moves
-        self.state = _PENDING
-        self.fiber = fiber
-        self.proactor = p
-        self.remote = False
-        self.parked = False
-
-    def cancel(self, fiber: Any) -> bool:
-        # Interruption of the sender: withdraw the message unless taken already.
-        with _lock:
-            if self.state != _PENDING:
-                return False
-            self.state = _WITHDRAWN
-        if self.remote:
-            self.proactor.keepalive -= 1
-        return True
-
-    def settle(self, state: int) -> None:
-        """Called by the mailbox side once the message is taken or rejected."""
-        with _lock:
-            if self.state != _PENDING:
-                return
-            self.state = state
-        self.notify()
-
-    def notify(self) -> None:
-        """The message was taken or rejected: resume the sender."""
-        if self.remote:
-            self.proactor.post(self._wake_remote)
-        elif self.parked:
-            self.proactor.wake(self.fiber)
-
-    def _wake_remote(self) -> None:
-        # On the sender's thread.
-        self.proactor.keepalive -= 1
-        if self.parked:
-            self.proactor.wake(self.fiber)
-
-    def __repr__(self) -> str:
-        return "channel send"
-
-
-class _Receive:
-    __slots__ = ("box", "value", "error", "fiber")
-
-    def __init__(self, box: Mailbox, fiber: Any) -> None:
-        self.box = box
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.fiber = fiber
-
-    def cancel(self, fiber: Any) -> bool:
-        if self.box.receiver is self:
-            self.box.receiver = None
-            return True
-        return False
-
-    def __repr__(self) -> str:
-        return f"inbox.receive() of {self.box.vm!r}"
-
-
-class Mailbox:
-    """The receiving side of a VM's inbox. Lives on the VM's proactor thread."""
-
-    def __init__(self, p: Any, vm: VM) -> None:
-        self.p = p
-        self.vm = vm
-        self.closed = False
-        self.queue: deque[_Send] = deque()
-        self.receiver: _Receive | None = None
-        self.nsenders = 0
-        self.kept_alive = False
-        # Sends posted from other threads and not offered yet. close() rejects
-        # them: once the VM's thread is gone nothing would run the posted offer.
-        self.incoming: set[_Send] = set()
-
-    # -- sender accounting (any thread) --
 
     def add_sender(self) -> None:
         with _lock:
@@ -356,204 +225,8 @@ class Mailbox:
             self.p.wake(r.fiber)
         self.vm.maybe_end()
 
-    def _release_keepalive(self) -> None:
-        if self.kept_alive:
-            self.kept_alive = False
-            self.p.keepalive -= 1
 
-    # -- on the mailbox's thread --
-
-    def offer(self, op: _Send) -> None:
-        if op.remote:
-            with _lock:
-                self.incoming.discard(op)
-        if self.closed:
-            op.settle(_REJECTED)
-            return
-        r = self.receiver
-        if r is not None:
-            with _lock:
-                if op.state != _PENDING:
-                    return
-                op.state = _TAKEN
-            self.receiver = None
-            r.value = op.msg
-            # The sender's op must not keep the message (and the addresses
-            # in it) alive once the receiver owns it.
-            op.msg = None
-            self.p.wake(r.fiber)
-            op.notify()
-            return
-        self.queue.append(op)
-
-    def take(self) -> tuple[bool, Any]:
-        while self.queue:
-            op = self.queue.popleft()
-            with _lock:
-                if op.state != _PENDING:
-                    continue
-                op.state = _TAKEN
-            msg, op.msg = op.msg, None
-            op.notify()
-            return True, msg
-        return False, None
-
-    def receive(self) -> Any:
-        p = self.p
-        f = p.current_fiber
-        if f is None:
-            raise RuntimeError("inbox.receive() outside of a fiber")
-        if self.closed:
-            raise ChannelClosedError()
-        if self.receiver is not None:
-            raise OSError(_errno.EBUSY, "another fiber is already receiving on this inbox")
-        # An interruption point even when a message is waiting: a pending
-        # interruption raises here and the message stays queued.
-        p.check_interruption()
-        ok, msg = self.take()
-        if ok:
-            return _materialize(msg, p)
-        if self.nsenders == 0:
-            raise NoSendersError()
-        r = _Receive(self, f)
-        self.receiver = r
-        try:
-            p.suspend(r)
-        finally:
-            if self.receiver is r:
-                self.receiver = None
-        if r.error is not None:
-            raise r.error
-        return _materialize(r.value, p)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        with _lock:
-            self.closed = True
-            incoming = list(self.incoming)
-            self.incoming.clear()
-        self._release_keepalive()
-        for op in incoming:
-            op.settle(_REJECTED)
-        while self.queue:
-            op = self.queue.popleft()
-            op.settle(_REJECTED)
-        r = self.receiver
-        if r is not None:
-            self.receiver = None
-            r.error = ChannelClosedError()
-            self.p.wake(r.fiber)
-
-
-class Channel:
-    """A tx-channel: the address of an actor (manual: "Communication").
-
-    Copies of an address compare equal. While it exists it keeps the target
-    VM's execution context alive; ``close()`` (or the GC) lets it go.
-    """
-
-    __slots__ = ("_box", "_open", "__weakref__")
-
-    def __init__(self, box: Mailbox) -> None:
-        self._box = box
-        self._open = True
-        box.add_sender()
-
-    def _clone(self) -> Channel:
-        if not self._open:
-            raise ChannelClosedError()
-        return Channel(self._box)
-
-    def send(self, msg: Any) -> None:
-        """Send a deep copy of *msg*; park until a receiver takes it.
-
-        Interruption point: an interrupted send withdraws its message.
-        Raises ChannelClosedError if the target's inbox is (or gets) closed,
-        TypeError for unsendable values, OSError(EBUSY) for an IO object with
-        an operation in flight.
-        """
-        if not self._open:
-            raise ChannelClosedError()
-        p = _proactor()
-        f = p.current_fiber
-        if f is None:
-            raise RuntimeError("send() outside of a fiber")
-        # An interruption point even when a receiver takes the message at
-        # once: a pending interruption raises before anything is sent.
-        p.check_interruption()
-        moves: list[_Moved] = []
-        copy = _copy(msg, set(), moves)
-        if moves:
-            copy = _Carrier(copy)
-        _detach_moves(moves)
-        box = self._box
-        op = _Send(copy, moves, f, p)
-        try:
-            if box.p is p:
-                box.offer(op)
-            else:
-                op.remote = True
-                with _lock:
-                    if box.closed:
-                        op.state = _REJECTED
-                    else:
-                        box.incoming.add(op)
-                if op.state == _PENDING:
-                    p.keepalive += 1
-                    box.p.post(lambda: box.offer(op))
-            if op.state == _PENDING:
-                op.parked = True
-                try:
-                    p.suspend(op)
-                finally:
-                    op.parked = False
-        except BaseException as exc:
-            # suspend() raised before parking (a pending interruption, or
-            # suspension forbidden) or was unwound: withdraw the message.
-            if op.cancel(f) or op.state == _WITHDRAWN:
-                _restore_moves(moves)
-                raise
-            if op.state == _TAKEN and isinstance(exc, FiberInterrupted):
-                # Taken concurrently before the interruption was seen: the
-                # send completed; the interruption stays pending for the next
-                # interruption point (manual, "Interruption API").
-                return
-            if op.state == _REJECTED:
-                _restore_moves(moves)
-            raise
-        if op.state == _REJECTED:
-            _restore_moves(moves)
-            raise ChannelClosedError()
-
-    def close(self) -> None:
-        """Drop this address (the target may exit once no address is left)."""
-        if self._open:
-            self._open = False
-            self._box.drop_sender()
-
-    def receive(self) -> Any:
-        raise TypeError("receive() is only valid on an inbox (this is a tx-channel)")
-
-    def __del__(self) -> None:
-        if getattr(self, "_open", False):
-            self._open = False
-            try:
-                self._box.drop_sender()
-            except Exception:
-                pass
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Channel) and other._box is self._box
-
-    def __hash__(self) -> int:
-        return id(self._box)
-
-    def __repr__(self) -> str:
-        return f"<channel to {self._box.vm!r}>"
-
-    def __reduce__(self) -> Any:
-        raise TypeError("channels cannot be pickled; send them over a channel")
+Channel = _core.Channel
 
 
 # ---------------------------------------------------------------------- VMs
@@ -683,36 +356,7 @@ def current_vm() -> VM:
     return vm  # type: ignore[no-any-return]
 
 
-class _Inbox:
-    """The calling VM's inbox (manual: "Communication": ``inbox``)."""
-
-    __slots__ = ()
-
-    def receive(self) -> Any:
-        """Receive the next message. Interruption point.
-
-        Checks, in order: inbox closed (ChannelClosedError), another fiber
-        already receiving (OSError EBUSY), a queued message, no live sender
-        anywhere (NoSendersError), else waits.
-        """
-        vm = current_vm()
-        vm.inbox_used = True
-        return vm.mailbox.receive()
-
-    def close(self) -> None:
-        """Close the inbox: pending and future sends fail with ChannelClosedError."""
-        vm = current_vm()
-        vm.inbox_used = True
-        vm.mailbox.close()
-
-    def send(self, msg: Any) -> None:
-        raise TypeError("send() is only valid on a tx-channel (this is the inbox)")
-
-    def __repr__(self) -> str:
-        return "<inbox>"
-
-
-inbox = _Inbox()
+inbox = _core.inbox
 
 
 def _resolve_module(module: str) -> tuple[str, str]:
@@ -916,3 +560,6 @@ def join_threads() -> None:
     mod = sys.modules.get("emilua._process_actor")
     if mod is not None:
         mod.join_children()
+
+
+_core.set_actor_hooks(_copy_other, _detach_moves, _restore_moves, _rebuild, current_vm)

@@ -456,6 +456,9 @@ class ProcessMailbox(Mailbox):
         self._init_sockets(fds)
 
     def _init_sockets(self, fds: list[int]) -> None:
+        # receive() is this class's own from now on (the core's fast path
+        # knows no sockets).
+        self.plain = False
         self.socks = [self.p.handle(fd) for fd in fds]
         self.reading = set()
         self.remote = deque()
