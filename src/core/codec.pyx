@@ -158,6 +158,12 @@ cdef extern from "<sys/socket.h>" nogil:
         MSG_CTRUNC
         MSG_CMSG_CLOEXEC
         MSG_NOSIGNAL
+    struct mmsghdr:
+        msghdr msg_hdr
+        unsigned int msg_len
+    int recvmmsg(int fd, mmsghdr *msgvec, unsigned int vlen, int flags, void *timeout)
+    enum:
+        MSG_DONTWAIT
     ssize_t recvmsg(int fd, msghdr *msg, int flags)
     ssize_t sendmsg(int fd, const msghdr *msg, int flags)
     int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
@@ -511,6 +517,7 @@ cdef const char *parse(const emilua_msg *m, Layout *lay) noexcept nogil:
     cdef Py_ssize_t pos = 0
     cdef Py_ssize_t i
     cdef Py_ssize_t unused_from
+    cdef uint64_t word
     cdef int kind
     cdef const char *err
     cdef Slot *s
@@ -550,9 +557,21 @@ cdef const char *parse(const emilua_msg *m, Layout *lay) noexcept nogil:
     for i in range(unused_from, EMILUA_MSG_MAX_MEMBERS):
         if m.members[i].as_int != 0:
             return b"a member past the end of the message is not zeroed"
-    for i in range(pos, EMILUA_MSG_STRBUF_SIZE):
+    # Word by word once aligned: strbuf starts on a member boundary.
+    i = pos
+    while i < EMILUA_MSG_STRBUF_SIZE and (i & 7) != 0:
         if m.strbuf[i] != 0:
             return b"strbuf bytes past the last string are not zeroed"
+        i += 1
+    while i + 8 <= EMILUA_MSG_STRBUF_SIZE:
+        memcpy(&word, &m.strbuf[i], 8)
+        if word != 0:
+            return b"strbuf bytes past the last string are not zeroed"
+        i += 8
+    while i < EMILUA_MSG_STRBUF_SIZE:
+        if m.strbuf[i] != 0:
+            return b"strbuf bytes past the last string are not zeroed"
+        i += 1
     return NULL
 
 
@@ -577,6 +596,19 @@ cdef int check_address(int fd) except -1:
     return 0
 
 
+cdef object leaf_at(const emilua_msg *m, const Slot *s):
+    """A non-descriptor member's value (None for a descriptor: boxed later)."""
+    if s.kind == NUMBER:
+        return m.members[s.member].as_double
+    if s.kind == BOOLEAN_TRUE:
+        return True
+    if s.kind == BOOLEAN_FALSE:
+        return False
+    if s.kind == STRING:
+        return utf8_at(m, s.str_off, s.str_len)
+    return None
+
+
 cdef object build(const emilua_msg *m, const Layout *lay, int *fds):
     """Make the Python value. fds[k] is the k-th descriptor member's.
 
@@ -586,43 +618,37 @@ cdef object build(const emilua_msg *m, const Layout *lay, int *fds):
     cdef Py_ssize_t j
     cdef Py_ssize_t k = 0
     cdef const Slot *s
-    cdef double d
-    result = None
-    values = []
-    keys = []
+    cdef dict result
     for j in range(lay.nslots):
         s = &lay.slots[j]
-        if s.kind == NUMBER:
-            d = m.members[s.member].as_double
-            values.append(d)
-        elif s.kind == BOOLEAN_TRUE:
-            values.append(True)
-        elif s.kind == BOOLEAN_FALSE:
-            values.append(False)
-        elif s.kind == STRING:
-            values.append(utf8_at(m, s.str_off, s.str_len))
-        else:
-            if s.kind == ACTOR_ADDRESS:
-                check_address(fds[k])
-            k += 1
-            values.append(None)             # boxed below
-        if lay.is_dict:
-            keys.append(utf8_at(m, s.key_off, s.key_len))
-    if lay.is_dict:
-        result = dict(zip(keys, values))
-        if len(result) != lay.nslots:
-            raise MessageError("a dict key appears twice")
-    k = 0
-    for j in range(lay.nslots):
-        s = &lay.slots[j]
+        if s.kind == ACTOR_ADDRESS:
+            check_address(fds[k])
         if s.kind == FILE_DESCRIPTOR or s.kind == ACTOR_ADDRESS:
-            obj = box(FileDescriptor if s.kind == FILE_DESCRIPTOR else ActorAddress,
-                      &fds[k])
             k += 1
-            if not lay.is_dict:
-                return obj
-            result[keys[j]] = obj
-    return result if lay.is_dict else values[0]
+    if not lay.is_dict:
+        s = &lay.slots[0]
+        if s.kind == FILE_DESCRIPTOR or s.kind == ACTOR_ADDRESS:
+            return box(FileDescriptor if s.kind == FILE_DESCRIPTOR else ActorAddress, &fds[0])
+        return leaf_at(m, s)
+    result = {}
+    keys = [] if lay.nfds else None
+    for j in range(lay.nslots):
+        s = &lay.slots[j]
+        key = utf8_at(m, s.key_off, s.key_len)
+        result[key] = leaf_at(m, s)
+        if keys is not None:
+            keys.append(key)
+    if len(result) != lay.nslots:
+        raise MessageError("a dict key appears twice")
+    k = 0
+    if keys is not None:
+        for j in range(lay.nslots):
+            s = &lay.slots[j]
+            if s.kind == FILE_DESCRIPTOR or s.kind == ACTOR_ADDRESS:
+                result[keys[j]] = box(
+                    FileDescriptor if s.kind == FILE_DESCRIPTOR else ActorAddress, &fds[k])
+                k += 1
+    return result
 
 
 cdef object decode_message(const unsigned char *buf, Py_ssize_t nbytes,
@@ -877,6 +903,93 @@ def recv_message(sock):
         close_fds(fds, nfds)
         raise EOFError("zero-length datagram: the channel is closed")
     return decode_message(<const unsigned char *>&m, n, msg.msg_flags, fds, nfds)
+
+
+cdef enum:
+    RECV_BATCH = 32       # datagrams recv_messages() takes per system call at most
+
+
+def recv_messages(sock, int limit=RECV_BATCH):
+    """Receive up to *limit* (at most 32) datagrams already queued on an
+    AF_UNIX SOCK_SEQPACKET socket, in one recvmmsg(2) that never waits, and
+    decode them in order.
+
+    Returns a non-empty list. An entry that did not decode (a malformed
+    message, MessageError) or a zero-length datagram (EOFError) is returned
+    as the exception instance, and is the last entry: datagrams the same
+    call received after it are dropped and their descriptors closed (the
+    caller is expected to close that socket). Descriptors are otherwise
+    owned as recv_message() says.
+    Raises BlockingIOError when nothing is queued, OSError with the errno of
+    other failures. An interrupted call is retried after signal handlers run.
+    """
+    cdef int fd = PyObject_AsFileDescriptor(sock)
+    cdef emilua_msg bufs[RECV_BATCH]
+    cdef emilua_msg_control controls[RECV_BATCH]
+    cdef iovec iovs[RECV_BATCH]
+    cdef mmsghdr hdrs[RECV_BATCH]
+    cdef int fds[EMILUA_MSG_MAX_MEMBERS]
+    cdef Py_ssize_t nfds
+    cdef bint anomaly
+    cdef int n, i, j
+    cdef int err = 0
+    cdef msghdr *h
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    if limit > RECV_BATCH:
+        limit = RECV_BATCH
+    memset(hdrs, 0, limit * sizeof(mmsghdr))
+    for i in range(limit):
+        iovs[i].iov_base = &bufs[i]
+        iovs[i].iov_len = sizeof(emilua_msg)
+        hdrs[i].msg_hdr.msg_iov = &iovs[i]
+        hdrs[i].msg_hdr.msg_iovlen = 1
+        hdrs[i].msg_hdr.msg_control = &controls[i]
+        hdrs[i].msg_hdr.msg_controllen = sizeof(emilua_msg_control)
+    while True:
+        with nogil:
+            n = recvmmsg(fd, hdrs, limit, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, NULL)
+            if n < 0:
+                err = errno
+        if n >= 0:
+            break
+        if err != EINTR:
+            raise OSError(err, strerror(err).decode())
+        PyErr_CheckSignals()
+    out = []
+    i = 0
+    try:
+        while i < n:
+            h = &hdrs[i].msg_hdr
+            anomaly = False
+            nfds = collect_rights(h.msg_control, h.msg_controllen, fds,
+                                  EMILUA_MSG_MAX_MEMBERS, &anomaly)
+            i += 1
+            if anomaly:
+                close_fds(fds, nfds)
+                out.append(MessageError("unexpected ancillary data (only SCM_RIGHTS is used)"))
+                break
+            if hdrs[i - 1].msg_len == 0:
+                close_fds(fds, nfds)
+                out.append(EOFError("zero-length datagram: the channel is closed"))
+                break
+            try:
+                out.append(decode_message(<const unsigned char *>&bufs[i - 1],
+                                          hdrs[i - 1].msg_len, h.msg_flags, fds, nfds))
+            except MessageError as exc:
+                out.append(exc)
+                break
+    finally:
+        # Datagrams after a rejected one were received too: their
+        # descriptors are closed and the datagrams dropped with them (a
+        # sender that sends a malformed message loses its capability).
+        for j in range(i, n):
+            h = &hdrs[j].msg_hdr
+            anomaly = False
+            nfds = collect_rights(h.msg_control, h.msg_controllen, fds,
+                                  EMILUA_MSG_MAX_MEMBERS, &anomaly)
+            close_fds(fds, nfds)
+    return out
 
 
 def _layout():

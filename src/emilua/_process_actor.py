@@ -226,6 +226,16 @@ class ProcessChannel:
         raises ChannelClosedError.
         """
         p = _proactor()
+        h = self._h
+        if h is not None and self._p is p:
+            # A message of plain leaves (no fd, no address) goes out in one
+            # non-blocking sendmsg(2) from the core; the codec raises
+            # TypeError, before sending anything, for any other leaf.
+            p.check_interruption()
+            try:
+                return self._send_plain(p, h, msg)
+            except TypeError:
+                pass
         _check_message(msg)
         moved: list[file_descriptor] = []
         wire = _to_wire(msg, moved)
@@ -249,6 +259,17 @@ class ProcessChannel:
             _close_leaves(wire)
         for fd in moved:
             fd.close()
+
+    @staticmethod
+    def _send_plain(p: Any, h: Any, msg: Any) -> None:
+        while True:
+            try:
+                codec.send_message(h.fd, msg)
+                return
+            except BlockingIOError:
+                p.poll(h, True)  # the peer's queue is full: wait for room
+            except (BrokenPipeError, ConnectionResetError, ConnectionRefusedError):
+                raise ChannelClosedError() from None
 
     def close(self) -> None:
         """Drop this address; the actor sees EOF once every copy is gone."""
@@ -425,6 +446,9 @@ def join_children() -> None:
 
 _EOF = object()
 _BAD = object()
+# Datagrams one receive() may take off a socket at once (they were queued
+# there already; the queue's bound is the socket's, times this).
+_READ_AHEAD = 32
 
 
 def _receive_one(p: Any, h: Any) -> Any:
@@ -460,6 +484,7 @@ class ProcessMailbox(Mailbox):
         # knows no sockets).
         self.plain = False
         self.socks = [self.p.handle(fd) for fd in fds]
+        self.next_sock = 0
         self.reading = set()
         self.remote = deque()
 
@@ -489,9 +514,15 @@ class ProcessMailbox(Mailbox):
             raise ChannelClosedError()
         if self.receiver is not None:
             raise OSError(_errno.EBUSY, "another fiber is already receiving on this inbox")
+        # An interruption point even when a message is waiting.
+        p.check_interruption()
         ok, msg = self.take()
         if ok:
             return _actor._materialize(msg, p)
+        if self.socks:
+            value = self._read_ready()
+            if value is not _EOF:
+                return value
         if self.nsenders == 0 and not self.socks:
             raise NoSendersError()
         r = _actor._Receive(self, f)
@@ -516,6 +547,58 @@ class ProcessMailbox(Mailbox):
                 del err
         return _actor._materialize(r.value, p)
 
+    def _read_ready(self) -> Any:
+        """A message already queued on one of the sockets, read without
+        parking, or _EOF. One recvmmsg(2) that never waits takes up to
+        _READ_AHEAD datagrams the socket holds already; those after the
+        first wait in ``remote`` for the next receive() calls.
+
+        Sockets with a read in flight are skipped: that read may hold an
+        earlier message. The scan starts after the socket that delivered
+        last, so a busy sender cannot starve the others.
+        """
+        socks = list(self.socks)
+        n = len(socks)
+        start = self.next_sock
+        for k in range(n):
+            i = (start + k) % n
+            h = socks[i]
+            if h in self.reading:
+                continue
+            try:
+                values = codec.recv_messages(h.fd, _READ_AHEAD)
+            except BlockingIOError:
+                continue
+            except OSError:
+                self._drop_socket(h)
+                continue
+            self.next_sock = i + 1
+            last = values[-1]
+            if isinstance(last, (EOFError, codec.MessageError)):
+                # EOF, or a malformed message: that capability goes (as in
+                # _reader).
+                values.pop()
+                self._drop_socket(h)
+            if not values:
+                continue
+            p = self.p
+            if len(values) > 1:
+                self.remote.extend(_from_wire(v, p) for v in values[1:])
+            return _from_wire(values[0], p)
+        return _EOF
+
+    def _drop_socket(self, h: Any) -> None:
+        if h in self.socks:
+            self.socks.remove(h)
+        if not h.closed:
+            h.close()
+        if not self.socks and self.nsenders == 0:
+            r = self.receiver
+            if r is not None:
+                self.receiver = None
+                r.error = NoSendersError()
+                self.p.wake(r.fiber)
+
     def _read(self, h: Any) -> None:
         # Flow control: one read per socket, only while someone receives.
         self.reading.add(h)
@@ -531,16 +614,7 @@ class ProcessMailbox(Mailbox):
         if value is _EOF or value is _BAD:
             # EOF: every copy of that sending end is gone. A malformed message
             # revokes that capability: its socket is closed.
-            if h in self.socks:
-                self.socks.remove(h)
-            if not h.closed:
-                h.close()
-            if not self.socks and self.nsenders == 0:
-                r = self.receiver
-                if r is not None:
-                    self.receiver = None
-                    r.error = NoSendersError()
-                    self.p.wake(r.fiber)
+            self._drop_socket(h)
             return
         if self.closed:
             _discard_received(value)
