@@ -767,8 +767,9 @@ def test_a_sandbox_spawns_a_nested_sandbox() -> None:
 @pytest.mark.pure
 @pytest.mark.parametrize("status", ["0", "7", "kill"])
 def test_pid1_exits_with_the_actors_status(status: str) -> None:
-    # The status is only seen by the process that reaps PID 1's parent: here
-    # the test stands in for the supervisor and runs its spawn path itself.
+    # The status is only seen by the process that reaps PID 1 (the
+    # supervisor's own child): here the test stands in for the supervisor and
+    # runs its spawn path itself.
     rx, tx = _process_actor._pair()
     host, setup = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     host.send(b'{"script": null, "environment": {"STATUS": "%s"}}' % status.encode())
@@ -788,7 +789,7 @@ def test_pid1_exits_with_the_actors_status(status: str) -> None:
             os.close(fd)
         setup.close()
     os.close(pidfd)
-    assert pid1 != child
+    assert pid1 == child
     _, wstatus = os.waitpid(child, 0)
     expected = 128 + signal.SIGKILL if status == "kill" else int(status)
     assert os.waitstatus_to_exitcode(wstatus) == expected

@@ -28,15 +28,20 @@ stays as the reaper of the detached ones until they end.
 The chain of processes of a sandbox with a new PID namespace::
 
     supervisor
-      `- setup process: unshare(2), then waits for PID 1 and exits with its status
-           `- PID 1: runs the init.script, forks the actor, forwards signals, reaps
-                `- PID 2: the actor's engine
+      `- PID 1: created in its namespaces by clone(2); runs the init.script,
+           |    forks the actor, forwards signals, reaps, exits with its status
+           `- PID 2: the actor's engine
+
+Start-up cost is mostly forks: each copies the supervisor's page tables and
+then pays a copy-on-write fault for every page the child writes (refcounts).
+So the supervisor keeps its heap small (no library a child does not need),
+imports everything a child does need, and a sandbox costs one fork more
+than a plain process actor only when it has a PID 1.
 """
 
 from __future__ import annotations
 
 import array
-import errno
 import fcntl
 import gc
 import json
@@ -151,13 +156,12 @@ def _warm_up() -> None:
     # any of them (what is not preloaded fails with ModuleNotFoundError).
     import traceback  # noqa: F401 - used by every actor that reports an error
 
+    # Every child arms PDEATHSIG with prctl first thing: imported there, it
+    # cost each child about 3 ms (measured).
+    import prctl  # type: ignore[import-untyped]  # noqa: F401
+
     import emilua
 
-    try:
-        # For loopback_up(): rtnetlink through pyroute2 without an import per call.
-        import pyroute2.iproute.linux  # noqa: F401
-    except ImportError:
-        pass
     for info in pkgutil.walk_packages(emilua.__path__, "emilua."):
         if info.name in ("emilua.__main__", __name__):
             continue
@@ -282,24 +286,36 @@ def _spawn(req: dict[str, Any], fds: list[int]) -> tuple[int, int, int]:
     """Fork the child of a spawn request.
 
     Returns (our child's PID, the actor's PID as the program sees it, a
-    pidfd for the latter). For a sandbox it waits until the child has
-    created its namespaces, so that spawn_vm() reports unshare(2)'s errno;
-    the init.script runs after that, while the program goes on.
+    pidfd for the latter): both PIDs are the same, PID 1 of its namespace
+    for a sandbox with a new PID namespace. A sandbox's child is created in
+    its namespaces by clone(2), so spawn_vm() reports clone's errno when
+    they cannot be created; the init.script runs in the child, while the
+    program goes on.
     """
     given = _given(req, fds)
     if "inbox" not in given:
         raise ValueError("a spawn request needs an inbox fd")
-    sandbox = req.get("linux_namespaces") is not None
-    me = os.getpid()
-    report_rx, report_tx = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    flags = 0
+    for key, bit in _CLONE.items():
+        if (req.get("linux_namespaces") or {}).get(key):
+            flags |= bit
+    from emilua._core.clone import clone_process
+
+    # The child checks this pidfd once it has armed PDEATHSIG.
+    me = os.pidfd_open(os.getpid())
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
     try:
-        pid = os.fork()
+        try:
+            pid, pidfd = clone_process(flags)
+        except OSError as e:
+            if not flags:
+                raise
+            code = e.errno or 0
+            raise OSError(code, f"creating the sandbox's namespaces: {os.strerror(code)}") from None
         if pid == 0:
             code = 1
             try:
-                report_rx.close()
-                code = _child(req, given, me, report_tx)
+                code = _child(req, given, flags, me)
             except BaseException:
                 import traceback
 
@@ -311,28 +327,11 @@ def _spawn(req: dict[str, Any], fds: list[int]) -> tuple[int, int, int]:
                 except Exception:
                     pass
                 os._exit(code)
-        report_tx.close()
-        if not sandbox:
-            return pid, pid, os.pidfd_open(pid)
-        try:
-            data, rfds = recv_fds(report_rx)
-        except OSError:
-            data, rfds = b"", []
-        report = json.loads(data) if data else {"errno": 0}
-        if "errno" in report:
-            for fd in rfds:
-                os.close(fd)
-            _kids[pid] = [pid, False]  # reaped once the mask is restored
-            code = report["errno"]
-            if code:
-                raise OSError(code, f"creating the sandbox's namespaces: {os.strerror(code)}")
-            raise RuntimeError("the sandbox process failed before creating its namespaces")
-        if rfds:
-            # PID 1 of a new PID namespace is our grandchild.
-            return pid, int(report["pid"]), rfds[0]
-        return pid, pid, os.pidfd_open(pid)
+        if pidfd < 0:
+            pidfd = os.pidfd_open(pid)
+        return pid, pid, pidfd
     finally:
-        report_rx.close()
+        os.close(me)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
@@ -362,15 +361,15 @@ def _close_all_but(keep: set[int]) -> None:
     os.closerange(low, 1 << 20)
 
 
-def _child(
-    req: dict[str, Any], given: dict[str, int], supervisor: int, report: socket.socket
-) -> int:
+def _child(req: dict[str, Any], given: dict[str, int], flags: int, supervisor: int) -> int:
     import prctl  # type: ignore[import-untyped]
 
     # The actor dies with the supervisor (and so with the program, unless
-    # detached: then the supervisor outlives the program).
+    # detached: then the supervisor outlives the program). The supervisor
+    # may have died before PDEATHSIG was armed; its pidfd tells (getppid()
+    # cannot: in a new PID namespace the parent is outside and reads as 0).
     prctl.set_pdeathsig(signal.SIGKILL)
-    if os.getppid() != supervisor:
+    if select.select([supervisor], [], [], 0)[0]:
         return 1
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
@@ -381,7 +380,7 @@ def _child(
     _stdio(given)
     # An actor holds no fd it was not given: the control socket and anything
     # else the supervisor had open are closed.
-    keep = {0, 1, 2, inbox_fd, report.fileno()}
+    keep = {0, 1, 2, inbox_fd}
     if setup_fd >= 0:
         keep.add(setup_fd)
     _close_all_but(keep)
@@ -390,11 +389,10 @@ def _child(
         if entry not in sys.path:
             sys.path.append(entry)
     if ns is None:
-        report.close()
         from emilua import _process_actor
 
         return _process_actor.child_main(req, inbox_fd)
-    return _sandbox_child(req, ns, inbox_fd, setup_fd, report)
+    return _sandbox_child(req, flags, inbox_fd, setup_fd)
 
 
 def _stdio(given: dict[str, int]) -> None:
@@ -426,60 +424,13 @@ def _receive_setup(setup_fd: int) -> tuple[str | None, dict[str, str], int | Non
     return payload.get("script"), payload.get("environment") or {}, fds[0] if fds else None
 
 
-def _send_report(report: socket.socket, msg: dict[str, Any], fds: list[int]) -> None:
-    try:
-        send_fds(report, json.dumps(msg).encode(), fds)
-    except OSError:
-        pass
-
-
-def _sandbox_child(
-    req: dict[str, Any], ns: dict[str, Any], inbox_fd: int, setup_fd: int, report: socket.socket
-) -> int:
+def _sandbox_child(req: dict[str, Any], flags: int, inbox_fd: int, setup_fd: int) -> int:
+    """The sandbox, in its namespaces since clone(2): PID 1 of a new PID
+    namespace. Runs the init.script, then the actor (forked as PID 2 when
+    this is PID 1)."""
     import prctl
 
-    from emilua._core import initscript
-
-    flags = 0
-    for key, bit in _CLONE.items():
-        if ns.get(key):
-            flags |= bit
     script, env, fdarg = _receive_setup(setup_fd)
-    c = initscript.CTable({"errexit": False})
-    if flags:
-        _, err = c.unshare(flags)
-        if err:
-            _send_report(report, {"errno": err}, [])
-            return 1
-    if flags & _CLONE["new_pid"]:
-        # unshare(CLONE_NEWPID) applies to our children: the next one is PID 1.
-        setup_pidfd = os.pidfd_open(os.getpid())
-        try:
-            pid1 = os.fork()
-        except OSError as e:
-            _send_report(report, {"errno": e.errno or 0}, [])
-            return 1
-        if pid1 != 0:
-            # Stay as PID 1's parent until it ends: the supervisor reaps us.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            os.close(setup_pidfd)
-            pidfd = os.pidfd_open(pid1)
-            _send_report(report, {"pid": pid1}, [pidfd])
-            os.close(pidfd)
-            report.close()
-            if fdarg is not None:
-                os.close(fdarg)
-            os.close(inbox_fd)
-            _, status = os.waitpid(pid1, 0)
-            return _exit_code(status)
-        prctl.set_pdeathsig(signal.SIGKILL)
-        # The parent may have died before PDEATHSIG was armed.
-        if select.select([setup_pidfd], [], [], 0)[0]:
-            return 1
-        os.close(setup_pidfd)
-    else:
-        _send_report(report, {}, [])
-    report.close()
     os.environ.clear()
     os.environ.update(env)
     if script is not None:
@@ -589,27 +540,17 @@ def _loopback_up_child(given: dict[str, int]) -> int:
     _, err = c.setns(given["netns"], _CLONE["new_net"])
     if err:
         return int(err)
+    # SIOCGIFFLAGS/SIOCSIFFLAGS (netdevice(7)) on a socket created in the
+    # namespace we just joined: the flag change `ip link set lo up` makes
+    # over rtnetlink, in two syscalls and with no library to preload (a
+    # preloaded rtnetlink library doubled the memory every fork copies).
     try:
-        # pyroute2 speaks rtnetlink in the namespace we just joined; it was
-        # imported by _warm_up(), so this child pays no import cost.
-        from pyroute2.iproute.linux import IPRoute
-
-        with IPRoute() as ipr:
-            idx = ipr.link_lookup(ifname="lo")
-            if not idx:
-                return errno.ENODEV
-            ipr.link("set", index=idx[0], state="up")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            res = fcntl.ioctl(s, _SIOCGIFFLAGS, _IFREQ.pack(b"lo", 0))
+            flags = _IFREQ.unpack(res)[1]
+            fcntl.ioctl(s, _SIOCSIFFLAGS, _IFREQ.pack(b"lo", flags | _IFF_UP))
     except OSError as e:
         return e.errno or 1
-    except Exception:
-        # pyroute2 reports netlink errors as its own exception types.
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                res = fcntl.ioctl(s, _SIOCGIFFLAGS, _IFREQ.pack(b"lo", 0))
-                flags = _IFREQ.unpack(res)[1]
-                fcntl.ioctl(s, _SIOCSIFFLAGS, _IFREQ.pack(b"lo", flags | _IFF_UP))
-        except OSError as e:
-            return e.errno or 1
     return 0
 
 

@@ -45,8 +45,12 @@ cdef extern from "<grp.h>" nogil:
 
 cdef extern from "<sys/syscall.h>" nogil:
     # pivot_root(2): glibc has no wrapper; the man page calls it via syscall(2).
+    # clone3(2) (Linux 5.3) neither; clone(2) is called raw where clone3 is not
+    # there (older kernels, seccomp filters answering ENOSYS).
     enum:
         SYS_pivot_root
+        SYS_clone
+        SYS_clone3
 
 cdef extern from "<sys/mount.h>" nogil:
     # mount(2). MS_NOSYMFOLLOW needs Linux 5.10 and glibc 2.34.
@@ -96,6 +100,7 @@ cdef extern from "<sched.h>" nogil:
         CLONE_NEWTIME
         CLONE_NEWUSER
         CLONE_NEWUTS
+        CLONE_PIDFD     # clone(2): Linux 5.2, glibc 2.31
     int unshare(int flags)
     int setns(int fd, int nstype)
 
