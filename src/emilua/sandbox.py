@@ -88,8 +88,10 @@ def loopback_up(netns: file_descriptor, userns: file_descriptor | None = None) -
 
     The manual runs ``ip link set dev lo up`` with ``nsenter_user`` and
     ``nsenter_net``; here the supervisor forks a short-lived child that
-    joins *userns* (when given), then *netns*, and sets the link up with
-    the SIOCSIFFLAGS ioctl of netdevice(7). An unprivileged program must
+    joins *userns* (when given), then *netns*, and sets the link up over
+    rtnetlink with pyroute2 (imported by the supervisor at the first call;
+    the SIOCSIFFLAGS ioctl of netdevice(7) is the fallback). An
+    unprivileged program must
     pass the sandbox's user namespace: only inside it does it hold
     CAP_SYS_ADMIN over the sandbox's network namespace. The fds stay open
     (the caller owns them).
