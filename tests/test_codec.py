@@ -844,3 +844,95 @@ def test_socket_helpers_reject_bad_sockets(pipe):
         codec.recv_message(pipe[0])
     with pytest.raises(TypeError):
         codec.send_message("not a socket", 1)
+
+
+# --- recv_messages: the batch a receive() drains ------------------------------
+
+
+def test_recv_messages_takes_what_is_queued_in_order(seqpacket):
+    a, b = seqpacket
+    b.setblocking(False)
+    for i in range(5):
+        codec.send_message(a, {"i": i, "s": str(i) * i})
+    got = codec.recv_messages(b)
+    assert got == [{"i": float(i), "s": str(i) * i} for i in range(5)]
+    with pytest.raises(BlockingIOError):
+        codec.recv_messages(b)
+
+
+def test_recv_messages_never_waits_even_on_a_blocking_socket(seqpacket):
+    a, b = seqpacket
+    assert b.getblocking()
+    with pytest.raises(BlockingIOError):
+        codec.recv_messages(b)
+
+
+@pytest.mark.parametrize("limit", [1, 3, 32])
+def test_recv_messages_takes_at_most_limit_and_leaves_the_rest(seqpacket, limit):
+    a, b = seqpacket
+    for i in range(40):
+        codec.send_message(a, i)
+    got = []
+    while len(got) < 40:
+        batch = codec.recv_messages(b, limit)
+        assert 1 <= len(batch) <= limit
+        got += batch
+    assert got == [float(i) for i in range(40)]
+
+
+def test_recv_messages_caps_the_limit_at_32(seqpacket):
+    a, b = seqpacket
+    for i in range(40):
+        codec.send_message(a, i)
+    assert len(codec.recv_messages(b, 1000)) == 32
+    assert len(codec.recv_messages(b, 1000)) == 8
+    with pytest.raises(ValueError):
+        codec.recv_messages(b, 0)
+
+
+def test_recv_messages_hands_each_message_its_own_descriptors(seqpacket, pipe):
+    a, b = seqpacket
+    r, w = pipe
+    with FileDescriptor(os.dup(w)) as mine:
+        for i in range(3):
+            codec.send_message(a, {"n": i, "fd": mine})
+    got = codec.recv_messages(b)
+    assert [m["n"] for m in got] == [0.0, 1.0, 2.0]
+    for m in got:
+        with m["fd"] as fd:
+            os.write(fd.fileno(), b"x")
+    assert os.read(r, 10) == b"xxx"
+
+
+def test_a_malformed_message_ends_the_batch_and_drops_what_follows(seqpacket, pipe):
+    a, b = seqpacket
+    codec.send_message(a, "good")
+    a.send(b"\xff" * MESSAGE_SIZE)  # an unknown tag in members[0]
+    with FileDescriptor(os.dup(pipe[1])) as mine:
+        codec.send_message(a, {"fd": mine})  # received by the same call, dropped
+    got = codec.recv_messages(b)
+    assert got[0] == "good"
+    assert isinstance(got[1], MessageError)
+    assert len(got) == 2
+    # The dropped message's descriptor was closed: only ours held the pipe.
+    os.close(pipe[1])
+    assert os.read(pipe[0], 1) == b""
+
+
+def test_a_zero_length_datagram_ends_the_batch_as_eof(seqpacket):
+    a, b = seqpacket
+    codec.send_message(a, 1)
+    a.send(b"")
+    got = codec.recv_messages(b)
+    assert got[0] == 1.0
+    assert isinstance(got[1], EOFError)
+    assert len(got) == 2
+
+
+def test_recv_messages_reports_eof_when_the_peer_is_gone(seqpacket):
+    a, b = seqpacket
+    codec.send_message(a, True)
+    a.close()
+    got = codec.recv_messages(b)
+    assert got[0] is True
+    assert isinstance(got[-1], EOFError)
