@@ -20,7 +20,6 @@ import math
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 from typing import Any

@@ -467,9 +467,13 @@ def spawn_vm(
         # passed along; it names a file (or module) inside the sandbox.
         if not isinstance(module, str) or not module:
             raise TypeError("spawn_vm() needs a module name or path")
-        kind, target = ("path", module) if module.endswith(".py") or "/" in module else (
-            "name",
-            module,
+        kind, target = (
+            ("path", module)
+            if module.endswith(".py") or "/" in module
+            else (
+                "name",
+                module,
+            )
         )
     else:
         kind, target = _resolve_module(module)
