@@ -39,7 +39,7 @@ from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check
 from cpython.long cimport PyLong_AsDouble, PyLong_AsLongLongAndOverflow, PyLong_Check
 from cpython.number cimport PyNumber_Index
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_Check, PyUnicode_DecodeUTF8
-from libc.errno cimport EAGAIN, EINTR, errno
+from libc.errno cimport EINTR, errno
 from libc.limits cimport INT_MAX
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy, memset, strerror
@@ -162,7 +162,6 @@ cdef extern from "<sys/socket.h>" nogil:
         msghdr msg_hdr
         unsigned int msg_len
     int recvmmsg(int fd, mmsghdr *msgvec, unsigned int vlen, int flags, void *timeout)
-    int sendmmsg(int fd, mmsghdr *msgvec, unsigned int vlen, int flags)
     enum:
         MSG_DONTWAIT
     ssize_t recvmsg(int fd, msghdr *msg, int flags)
@@ -991,52 +990,6 @@ def recv_messages(sock, int limit=RECV_BATCH):
                                   EMILUA_MSG_MAX_MEMBERS, &anomaly)
             close_fds(fds, nfds)
     return out
-
-
-def send_datagrams(sock, list datas, Py_ssize_t start=0):
-    """Send datas[start:start + 32] (bytes, each one encoded message without
-    descriptors) on an AF_UNIX SOCK_SEQPACKET socket in one sendmmsg(2) that
-    never waits (MSG_DONTWAIT, MSG_NOSIGNAL).
-
-    Returns how many were sent, in order (at least one). Raises
-    BlockingIOError when the socket has room for none, OSError with the errno
-    of other failures (BrokenPipeError when the reader is gone). An
-    interrupted call is retried after signal handlers run.
-    """
-    cdef int fd = PyObject_AsFileDescriptor(sock)
-    cdef iovec iovs[RECV_BATCH]
-    cdef mmsghdr hdrs[RECV_BATCH]
-    cdef Py_ssize_t count = len(datas) - start
-    cdef Py_ssize_t i
-    cdef int n
-    cdef int err = 0
-    cdef bytes b
-    if start < 0 or count <= 0:
-        raise ValueError("nothing to send")
-    if count > RECV_BATCH:
-        count = RECV_BATCH
-    memset(hdrs, 0, count * sizeof(mmsghdr))
-    for i in range(count):
-        b = datas[start + i]
-        if len(b) != EMILUA_MSG_SIZE:
-            raise ValueError(f"a message is {EMILUA_MSG_SIZE} bytes, not {len(b)}")
-        iovs[i].iov_base = <char *>b
-        iovs[i].iov_len = EMILUA_MSG_SIZE
-        hdrs[i].msg_hdr.msg_iov = &iovs[i]
-        hdrs[i].msg_hdr.msg_iovlen = 1
-    while True:
-        # datas keeps every buffer alive; the list is not touched meanwhile
-        # (the GIL is held).
-        n = sendmmsg(fd, hdrs, <unsigned int>count, MSG_DONTWAIT | MSG_NOSIGNAL)
-        if n < 0:
-            err = errno
-        if n > 0:
-            return n
-        if n == 0:
-            err = EAGAIN
-        if err != EINTR:
-            raise OSError(err, strerror(err).decode())
-        PyErr_CheckSignals()
 
 
 def _layout():

@@ -505,8 +505,6 @@ cdef class Proactor:
     cdef public object main_fiber
     cdef public object vm          # owner VM object (actors); free for upper layers
     cdef public object on_idle     # callable: more work may appear (actors)
-    cdef public unsigned long long rounds  # scheduling rounds run so far
-    cdef list corked               # objects whose _uncork() runs at the end of the round
 
     def __cinit__(self, backend=None):
         global _nengines
@@ -517,7 +515,6 @@ cdef class Proactor:
         self.sigrfd = -1
         self.sigwfd = -1
         self.ready = []
-        self.corked = []
         self.spare = []
         self.timers = []
         self.live = set()
@@ -1021,9 +1018,6 @@ cdef class Proactor:
                         self.ready[0:0] = batch[i:]
                     del batch[:]
                     self.spare = batch
-                self.rounds += 1
-            if self.corked:
-                self.flush_corked()
             if self.stopping:
                 return 0
             if self.posted:
@@ -1048,21 +1042,6 @@ cdef class Proactor:
                 else:
                     self.poll_epoll(block)
             self.expire_timers()
-
-    def cork(self, obj):
-        """Call obj._uncork() at the end of this scheduling round (before the
-        engine polls or blocks): sends combined by a fiber that did not
-        suspend go out in one system call."""
-        self.corked.append(obj)
-
-    cdef void flush_corked(self):
-        items = self.corked
-        self.corked = []
-        for obj in items:
-            try:
-                obj._uncork()
-            except BaseException as e:
-                self.terminate(e, "flushing combined sends raised")
 
     cdef bint idle_changed(self) except -1:
         cdef Py_ssize_t before_ready = len(self.ready)

@@ -189,19 +189,13 @@ class ProcessChannel:
     returned by ``spawn_vm`` only.
     """
 
-    __slots__ = ("_fd", "_h", "_p", "_child", "_cork", "_round", "_broken", "__weakref__")
+    __slots__ = ("_fd", "_h", "_p", "_child", "__weakref__")
 
     def __init__(self, fd: int, child: _Child | None = None) -> None:
         self._fd = fd
         self._h: Any = None
         self._p: Any = None
         self._child = child
-        # Encoded messages combined for one sendmmsg(2), oldest first (None
-        # when nothing waits), the scheduling round of the last send, and
-        # whether a combined send found the peer gone.
-        self._cork: list[bytes] | None = None
-        self._round = -1
-        self._broken = False
 
     def _clone_address(self) -> ProcessChannel:
         return ProcessChannel(os.dup(self._raw_fd()))
@@ -215,7 +209,6 @@ class ProcessChannel:
         if self._h is None or self._p is not p:
             fd = self._raw_fd()
             if self._h is not None:
-                self._push_cork()
                 fd = self._h.detach()
             self._h = p.handle(fd)
             self._p = p
@@ -231,52 +224,24 @@ class ProcessChannel:
         keys of at most 255 bytes. An invalid message raises TypeError or
         ValueError before anything is created or sent; a closed or dead peer
         raises ChannelClosedError.
-
-        Returns once the kernel has queued the message, or once it joined
-        the messages this fiber sent in a row: the first send of a
-        scheduling round goes out at once; the ones that follow it without
-        the fiber suspending are combined and go out together (one
-        sendmmsg(2) per _CORK_LIMIT messages) when the fiber suspends, or
-        earlier. A peer found gone by a combined send makes the next send
-        raise ChannelClosedError.
         """
         p = _proactor()
         h = self._h
         if h is not None and self._p is p:
+            # A message of plain leaves (no fd, no address) goes out in one
+            # non-blocking sendmsg(2) from the core; the codec raises
+            # TypeError, before sending anything, for any other leaf.
             p.check_interruption()
-            if self._broken:
-                raise ChannelClosedError()
             try:
-                # Plain leaves only: TypeError, before anything is sent, for
-                # fds, addresses and anything the codec does not take.
-                data, fds = codec.encode(msg)
+                return self._send_plain(p, h, msg)
             except TypeError:
-                data, fds = None, True
-            if not fds:
-                cork = self._cork
-                if cork is not None:
-                    cork.append(data)
-                    if len(cork) >= _CORK_LIMIT:
-                        self._flush(p, h)
-                elif self._round == p.rounds:
-                    self._cork = [data]
-                    p.cork(self)
-                else:
-                    self._round = p.rounds
-                    self._cork = [data]
-                    self._flush(p, h)
-                return
+                pass
         _check_message(msg)
         moved: list[file_descriptor] = []
         wire = _to_wire(msg, moved)
         try:
             data, fds = codec.encode(wire)
             h = self._handle(p)
-            if self._cork:
-                self._flush(p, h)  # in order: what this channel sent before goes first
-            if self._broken:
-                raise ChannelClosedError()
-            self._round = p.rounds
             control = _rights_control(fds)
             while True:
                 try:
@@ -295,75 +260,23 @@ class ProcessChannel:
         for fd in moved:
             fd.close()
 
-    def _flush(self, p: Any, h: Any) -> None:
-        """Send every combined message, parking while the peer's queue is full."""
-        cork = self._cork
-        try:
-            while cork:
-                try:
-                    del cork[: codec.send_datagrams(h.fd, cork)]
-                except BlockingIOError:
-                    p.poll(h, True)
-        except (BrokenPipeError, ConnectionResetError, ConnectionRefusedError):
-            self._drop_cork()
-            raise ChannelClosedError() from None
-        if self._cork is cork:
-            self._cork = None
-
-    def _push_cork(self) -> bool:
-        """Send what fits without waiting; False if messages remain."""
-        cork = self._cork
-        h = self._h
-        if not cork or h is None or h.closed:
-            self._cork = None
-            return True
-        try:
-            while cork:
-                del cork[: codec.send_datagrams(h.fd, cork)]
-        except BlockingIOError:
-            return False
-        except OSError:
-            self._drop_cork()
-            return True
-        self._cork = None
-        return True
-
-    def _drop_cork(self) -> None:
-        # The reader is gone: combined messages cannot be delivered.
-        self._cork = None
-        self._broken = True
-
-    def _uncork(self) -> None:
-        # At the end of the scheduling round (Proactor.cork()).
-        if self._push_cork() or self._cork is None:
-            return
-        # The peer's queue is full: a helper fiber waits for room. Sends meanwhile
-        # join the same list, so the order holds.
-        _spawn_helper(self._p, self._drain, self._h)
-
-    def _drain(self, h: Any) -> None:
-        if self._h is not h or h.closed:
-            return
-        try:
-            self._flush(self._p, h)
-        except ChannelClosedError:
-            pass
+    @staticmethod
+    def _send_plain(p: Any, h: Any, msg: Any) -> None:
+        while True:
+            try:
+                codec.send_message(h.fd, msg)
+                return
+            except BlockingIOError:
+                p.poll(h, True)  # the peer's queue is full: wait for room
+            except (BrokenPipeError, ConnectionResetError, ConnectionRefusedError):
+                raise ChannelClosedError() from None
 
     def close(self) -> None:
-        """Drop this address; the actor sees EOF once every copy is gone.
-
-        Messages combined and not sent yet are sent first (by a helper fiber
-        if the peer's queue is full).
-        """
-        h = self._h
-        if h is not None and not h.closed:
-            if not self._push_cork():
-                _spawn_helper(self._p, _drain_then_close, self._cork, h)
-            else:
-                h.close()
+        """Drop this address; the actor sees EOF once every copy is gone."""
+        if self._h is not None and not self._h.closed:
+            self._h.close()
         elif self._fd >= 0:
             os.close(self._fd)
-        self._cork = None
         self._fd = -1
         self._h = None
 
@@ -429,26 +342,6 @@ class ProcessChannel:
     def __repr__(self) -> str:
         pid = f" pid {self._child.pid}" if self._child is not None else ""
         return f"<process channel{pid}>"
-
-
-# Messages a channel combines at most before it sends them (one sendmmsg(2)).
-_CORK_LIMIT = 32
-
-
-def _drain_then_close(cork: list[bytes], h: Any) -> None:
-    """A closed channel's combined messages: send them, then close the socket."""
-    p = _proactor()
-    try:
-        while cork and not h.closed:
-            try:
-                del cork[: codec.send_datagrams(h.fd, cork)]
-            except BlockingIOError:
-                p.poll(h, True)
-    except OSError:
-        pass
-    finally:
-        if not h.closed:
-            h.close()
 
 
 class _Child:
