@@ -610,12 +610,6 @@ def test_closing_every_copy_ends_the_child_and_it_is_reaped() -> None:
 
 
 @pytest.mark.pure
-@pytest.mark.xfail(
-    strict=True,
-    reason="_process_actor keeps the pidfd of an ended process actor in _children until "
-    "the next spawn_vm() (_prune) or the emilua command's join_children(); emilua.run() "
-    "returns with it still open",
-)
 @pytest.mark.parametrize("backend", ["io_uring", "epoll"])
 def test_no_pidfd_of_an_ended_process_actor_outlives_the_run(backend: str) -> None:
     def main() -> int:
@@ -951,12 +945,6 @@ def test_a_send_waiting_for_room_fails_when_the_child_dies() -> None:
         inbox.receive()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ProcessChannel.send: a send parked in p.poll() for room is not told that "
-    "its channel was closed (epoll: OSError(ECANCELED); io_uring: the poll returns and "
-    "the retry raises ValueError or EBADF on the closed handle)",
-)
 @pytest.mark.parametrize("path", ["plain", "descriptor"])
 @process_test
 def test_closing_the_channel_fails_a_send_waiting_for_room_with_channel_closed(

@@ -6,6 +6,7 @@ the Python surface over it.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,9 @@ def run(main: Callable[..., Any], *args: Any, backend: str | None = None) -> Any
         return p.run(main, *args)
     finally:
         vm.end()
+        pa = sys.modules.get("emilua._process_actor")
+        if pa is not None:
+            pa.release_ended()
 
 
 def _proactor() -> _core.Proactor:

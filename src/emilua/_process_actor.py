@@ -252,9 +252,13 @@ class ProcessChannel:
                     # sendmsg to it with -EAGAIN when the receiver's queue is
                     # still full after its internal poll retry (io_wq_submit_work,
                     # io_uring/io_uring.c): wait for room, then send again.
-                    p.poll(h, True)
+                    _wait_for_room(p, h)
                 except (BrokenPipeError, ConnectionResetError, ConnectionRefusedError):
                     raise ChannelClosedError() from None
+                except OSError:
+                    if h.closed:  # closed while the send was in flight
+                        raise ChannelClosedError() from None
+                    raise
         finally:
             _close_leaves(wire)
         for fd in moved:
@@ -267,7 +271,7 @@ class ProcessChannel:
                 codec.send_message(h.fd, msg)
                 return
             except BlockingIOError:
-                p.poll(h, True)  # the peer's queue is full: wait for room
+                _wait_for_room(p, h)  # the peer's queue is full
             except (BrokenPipeError, ConnectionResetError, ConnectionRefusedError):
                 raise ChannelClosedError() from None
 
@@ -344,6 +348,20 @@ class ProcessChannel:
         return f"<process channel{pid}>"
 
 
+def _wait_for_room(p: Any, h: Any) -> None:
+    """Park until the socket *h* can take a message. Raises
+    ChannelClosedError if the channel is closed meanwhile (the poll is then
+    cancelled, or completes on a handle that no longer has an fd)."""
+    try:
+        p.poll(h, True)
+    except OSError:
+        if h.closed:
+            raise ChannelClosedError() from None
+        raise
+    if h.closed:
+        raise ChannelClosedError()
+
+
 class _Child:
     """A process spawned for an actor: its PID and pidfd (signals never race
     with PID reuse)."""
@@ -398,11 +416,7 @@ _children_lock = threading.Lock()
 def _prune(vm: VM) -> None:
     """Close the pidfds of children that have ended (a long-running program
     that spawns many sandboxes holds one fd per live child only)."""
-    with _children_lock:
-        for child in _children:
-            if not child.alive():
-                child._close()
-        _children[:] = [c for c in _children if c.pidfd >= 0]
+    release_ended()
     mine = getattr(vm, "sandboxes", None)
     if mine:
         mine[:] = [c for c in mine if c.pidfd >= 0]
@@ -420,6 +434,16 @@ def kill_sandboxes(vm: VM) -> None:
         child._close()
     mine.clear()
     with _children_lock:
+        _children[:] = [c for c in _children if c.pidfd >= 0]
+
+
+def release_ended() -> None:
+    """Close the pidfds of process actors that have ended (an engine that
+    stops must not hold them; running ones stay for join_children())."""
+    with _children_lock:
+        for child in _children:
+            if not child.alive():
+                child._close()
         _children[:] = [c for c in _children if c.pidfd >= 0]
 
 
