@@ -12,9 +12,11 @@ share of the time some task waited for a core, ours or another program's).
 
 Nothing is pinned: the workers and the load generator share every core the
 machine has, so on a small machine the generator's own CPU bounds the figure
-as N approaches the core count.
+as N approaches the core count. --work K makes each round trip cost the
+server K SHA-256 passes over the message (CPU work, GIL held), which puts
+the bottleneck in the servers: then N workers can use N cores.
 
-usage: python bench/scale.py [--workers 1,2] [--reps N] [--duration S] [--json FILE]
+usage: python bench/scale.py [--workers 1,2] [--reps N] [--duration S] [--work K] [--json FILE]
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def measure(nworkers: int, args: argparse.Namespace, loadgen: Path) -> dict[str,
         chans = [spawn_vm(str(WORKER), subprocess=True) for _ in range(nworkers)]
         try:
             for chan in chans:
-                chan.send({"port": port, "reply_to": inbox})
+                chan.send({"port": port, "reply_to": inbox, "work": args.work})
             for _ in chans:
                 inbox.receive()
             pids = [chan.child_pid for chan in chans]
@@ -121,6 +123,11 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3, help="loadgen runs per count (median kept)")
     ap.add_argument("--duration", type=float, default=3.0, help="measured seconds per run")
     ap.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per run")
+    ap.add_argument(
+        "--work", type=int, default=0,
+        help="rounds of CPU work (SHA-256 of the message) per round trip in the server, "
+        "so that the servers, not the load generator, need the cores",
+    )  # fmt: skip
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()
 
@@ -149,7 +156,8 @@ def main() -> None:
     print(
         f"Linux {platform.release()}, Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs; {CONNS} connections x {SIZE} B ping-pong, "
-        f"{args.duration:g} s after {args.warmup:g} s warm-up, median of {args.reps}."
+        f"{args.duration:g} s after {args.warmup:g} s warm-up, median of {args.reps}; "
+        f"{args.work} rounds of SHA-256 per round trip in the server."
     )
     print()
     print("| workers | rt/s | vs N=1 | runs (rt/s) | p50 µs | p99 µs | loadgen core | "
