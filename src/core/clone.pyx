@@ -92,3 +92,11 @@ def clone_process(unsigned long flags):
     if pid == -1:
         raise OSError(err, os.strerror(err))
     return pid, pidfd
+
+
+def _set_clone3_missing(bint missing):
+    """Use clone(2) instead of clone3(2) from now on (or go back to trying
+    clone3): what a kernel or seccomp filter that answers ENOSYS to clone3
+    gets. For tests of the fallback."""
+    global _clone3_missing
+    _clone3_missing = missing
