@@ -33,7 +33,7 @@ def echo(sock):
             if work:
                 data = bytes(buf.slice(0, n))
                 for _ in range(work):
-                    data = data[:n - 32] + hashlib.sha256(data).digest()
+                    data = data[: n - 32] + hashlib.sha256(data).digest()
             stream.write_all(sock, buf.slice(0, n))
     except (EOFError, ConnectionError):
         pass
