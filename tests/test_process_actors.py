@@ -785,6 +785,41 @@ def test_receive_is_an_interruption_point_with_a_message_queued(queued: str) -> 
 
 
 @process_test
+def test_a_receive_after_a_stream_ran_dry_is_busy_and_interruptible(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # After a receive() that found messages queued, the next one that finds
+    # none waits _STREAM_PAUSE before it arms reads (io_uring; on epoll it
+    # arms them at once). Either way: a second receiver gets EBUSY, an
+    # interruption takes nothing, and the next message arrives.
+    monkeypatch.setattr(_process_actor, "_STREAM_PAUSE", 0.5)
+    done = Pipe()
+    try:
+        p = probe()
+        p.ch.send("pid")
+        p.ch.send({"q": "write", "fd": done.w, "data": "sent"})
+        assert done.read_all() == b"sent"  # "pid" waits in our socket
+        assert inbox.receive()["q"] == "pid"  # found queued: a stream
+        assert inbox.receive()["q"] == "write"
+        box = our_mailbox()
+        receiver = spawn(inbox.receive)
+        wait_until_idle()  # parked: pausing (io_uring) or reading (epoll)
+        assert box.pausing == (_proactor().backend == "io_uring")
+        with pytest.raises(OSError) as busy:
+            inbox.receive()
+        assert busy.value.errno == errno.EBUSY
+        receiver.interrupt()
+        receiver.join()
+        assert receiver.interruption_caught
+        assert not box.pausing
+        p.ch.send("uid")
+        assert inbox.receive()["q"] == "uid"
+        p.ch.close()
+    finally:
+        done.close()
+
+
+@process_test
 def test_a_pending_interruption_stops_a_send_before_anything_is_sent() -> None:
     held = Pipe()
     try:
