@@ -575,7 +575,10 @@ class ProcessMailbox(Mailbox):
                     return _actor._materialize(msg, p)
                 value = self._read_ready()
                 if value is not _EOF:
-                    self.streaming = True
+                    # Still a stream if the pause gathered a batch; one
+                    # message is a reply to something sent meanwhile
+                    # (request/reply must not pause on every exchange).
+                    self.streaming = bool(self.remote)
                     return value
         if self.nsenders == 0 and not self.socks:
             raise NoSendersError()
