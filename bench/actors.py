@@ -39,7 +39,7 @@ which makes them the floor to compare with, not an equivalent.
 
 Every case runs in a fresh interpreter; stream is the best of --reps runs.
 
-usage: python bench/actors.py [--cases a,b] [--reps N] [--scale F] [--json FILE]
+usage: python bench/actors.py [--cases a,b] [--reps N] [--scale F] [--cores N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -409,10 +409,10 @@ def measure(case: str, reps: int, scale: float) -> dict[str, Any]:
     raise ValueError(case)
 
 
-def child(case: str, reps: int, scale: float) -> None:
+def child(case: str, reps: int, scale: float, max_cores: int) -> None:
     cores = sorted(os.sched_getaffinity(0))
     want = 2 if case in CROSS_THREAD else 1
-    os.sched_setaffinity(0, cores[:want])
+    os.sched_setaffinity(0, cores[: min(want, max_cores)])
     try:
         doc = measure(case, reps, scale)
         doc["cores"] = len(os.sched_getaffinity(0))
@@ -425,7 +425,8 @@ def child(case: str, reps: int, scale: float) -> None:
 
 def run_child(case: str, args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, os.path.abspath(__file__), "--child", case,
-           "--reps", str(args.reps), "--scale", str(args.scale)]  # fmt: skip
+           "--reps", str(args.reps), "--scale", str(args.scale),
+           "--cores", str(args.cores)]  # fmt: skip
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -446,11 +447,16 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5, help="stream runs per process (best is kept)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply message counts")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per subprocess")
+    ap.add_argument(
+        "--cores", type=int, default=2,
+        help="at most this many cores per case (1: both ends of a cross-thread or "
+        "cross-process case share one core, as on a busy machine)",
+    )  # fmt: skip
     ap.add_argument("--json", type=Path, help="write all results here")
     ap.add_argument("--child", metavar="CASE", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.reps, args.scale)
+        child(args.child, args.reps, args.scale, args.cores)
         return
 
     cases = CASES
