@@ -788,20 +788,24 @@ def test_receive_is_an_interruption_point_with_a_message_queued(queued: str) -> 
 def test_a_receive_after_a_stream_ran_dry_is_busy_and_interruptible(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # After a receive() that found messages queued, the next one that finds
-    # none waits _STREAM_PAUSE before it arms reads (io_uring; on epoll it
-    # arms them at once). Either way: a second receiver gets EBUSY, an
-    # interruption takes nothing, and the next message arrives.
+    # After receive() calls that found several messages queued (a stream),
+    # the next one that finds none waits _STREAM_PAUSE before it arms reads
+    # (io_uring; on epoll it arms them at once). Either way: a second
+    # receiver gets EBUSY, an interruption takes nothing, and the next
+    # message arrives.
     monkeypatch.setattr(_process_actor, "_STREAM_PAUSE", 0.5)
     done = Pipe()
     try:
         p = probe()
-        p.ch.send("pid")
+        for q in ("pid", "ppid"):
+            p.ch.send(q)
         p.ch.send({"q": "write", "fd": done.w, "data": "sent"})
-        assert done.read_all() == b"sent"  # "pid" waits in our socket
-        assert inbox.receive()["q"] == "pid"  # found queued: a stream
-        assert inbox.receive()["q"] == "write"
+        assert done.read_all() == b"sent"  # "pid" and "ppid" wait in our socket
+        assert [inbox.receive()["q"] for _ in range(3)] == ["pid", "ppid", "write"]
         box = our_mailbox()
+        # Whether "write" came in the same batch depends on timing; what
+        # matters here is the receive that pauses.
+        box.streaming = True
         receiver = spawn(inbox.receive)
         wait_until_idle()  # parked: pausing (io_uring) or reading (epoll)
         assert box.pausing == (_proactor().backend == "io_uring")
@@ -816,6 +820,30 @@ def test_a_receive_after_a_stream_ran_dry_is_busy_and_interruptible(
         assert inbox.receive()["q"] == "uid"
         p.ch.close()
     finally:
+        done.close()
+
+
+@process_test
+def test_only_a_batch_counts_as_a_stream() -> None:
+    # One message found queued may be the reply to what we sent: a
+    # request/reply exchange must not pause on every receive.
+    done = Pipe()
+    p = probe()
+    try:
+        p.ch.send("pid")
+        time.sleep(0.05)  # nobody receives, so no read is armed: the answer queues up
+        assert inbox.receive()["q"] == "pid"
+        assert not our_mailbox().streaming
+        # The probe writes before it answers "write": three answers wait.
+        for q in ("pid", "ppid", "uid"):
+            p.ch.send(q)
+        p.ch.send({"q": "write", "fd": done.w, "data": "x"})
+        assert done.read_all() == b"x"
+        assert inbox.receive()["q"] == "pid"
+        assert our_mailbox().streaming
+        assert [inbox.receive()["q"] for _ in range(3)] == ["ppid", "uid", "write"]
+    finally:
+        p.ch.close()
         done.close()
 
 

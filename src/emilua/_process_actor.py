@@ -553,7 +553,9 @@ class ProcessMailbox(Mailbox):
         if self.socks:
             value = self._read_ready()
             if value is not _EOF:
-                self.streaming = True
+                # A stream: messages queue up faster than they are taken
+                # (one message waiting may be a reply to something we sent).
+                self.streaming = bool(self.remote)
                 return value
             if self.streaming and p.backend == "io_uring":
                 # A stream of messages just ran dry: look again a little
@@ -575,9 +577,6 @@ class ProcessMailbox(Mailbox):
                     return _actor._materialize(msg, p)
                 value = self._read_ready()
                 if value is not _EOF:
-                    # Still a stream if the pause gathered a batch; one
-                    # message is a reply to something sent meanwhile
-                    # (request/reply must not pause on every exchange).
                     self.streaming = bool(self.remote)
                     return value
         if self.nsenders == 0 and not self.socks:
