@@ -134,6 +134,8 @@ cdef class Op:
     cdef msghdr msg
     cdef iovec iov
     cdef bytearray control
+    cdef bint fd_result           # res >= 0 is a new fd (accept)
+    cdef bint abandoned           # its fiber unwound while it was in flight
 
     def __dealloc__(self):
         if self.has_view:
@@ -144,6 +146,28 @@ cdef class Op:
         if self.has_view:
             PyBuffer_Release(&self.view)
             self.has_view = False
+
+    cdef void drop_result(self):
+        """Nobody will take this op's result: close the fds it brought (a
+        new connection, or SCM_RIGHTS descriptors a recvmsg received)."""
+        cdef cmsghdr *c
+        cdef size_t count, j
+        cdef int fd
+        if self.res < 0:
+            return
+        if self.fd_result:
+            c_close(self.res)
+            self.res = -1
+        elif self.control is not None and self.msg.msg_controllen > 0:
+            c = CMSG_FIRSTHDR(&self.msg)
+            while c != NULL:
+                if c.cmsg_level == SOL_SOCKET and c.cmsg_type == SCM_RIGHTS:
+                    count = (c.cmsg_len - CMSG_LEN(0)) // sizeof(int)
+                    for j in range(count):
+                        memcpy(&fd, CMSG_DATA(c) + j * sizeof(int), sizeof(int))
+                        c_close(fd)
+                c = CMSG_NXTHDR(&self.msg, c)
+            self.msg.msg_controllen = 0
 
 
 cdef class Handle:
@@ -1209,7 +1233,9 @@ cdef class Proactor:
                     if h.closed and h.npending == 0:
                         h.release_fd()
                 op.release()
-                if op.fiber is not None:
+                if op.abandoned:
+                    op.drop_result()
+                elif op.fiber is not None:
                     self.ready.append(op.fiber)
                 Py_DECREF(op)           # the ring's reference, taken at submit
 
@@ -1543,6 +1569,14 @@ cdef class Proactor:
         f.waiter = op
         try:
             self.switch_to_hub(f)
+        except BaseException:
+            # Unwound while parked (its VM ended): nobody takes the result.
+            # An fd it brings is closed now, or when the op completes.
+            if op.pending:
+                op.abandoned = True
+            else:
+                op.drop_result()
+            raise
         finally:
             f.waiter = None
             op.fiber = None
@@ -1694,6 +1728,7 @@ cdef class Proactor:
             op = Op.__new__(Op)
             sqe = self.get_sqe()
             io_uring_prep_accept(sqe, h.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)
+            op.fd_result = True
             return self.submit_and_park(f, op, sqe, h)
         while True:
             fd = accept4(h.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)

@@ -8,7 +8,7 @@ import socket as pysocket
 import pytest
 from helpers import wait_until_idle
 
-from emilua import ip, spawn
+from emilua import ip, spawn, this_fiber
 from emilua.byte_span import byte_span
 from emilua.file_descriptor import file_descriptor
 
@@ -391,3 +391,40 @@ def test_assign_makes_the_fd_nonblocking_and_close_on_exec():
     s = a.accept()
     for obj in (a, c, s):
         obj.close()
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.pure
+@pytest.mark.parametrize("backend", ["io_uring", "epoll"])
+def test_a_connection_accepted_while_the_engine_ends_is_closed(backend):
+    # The accept completes (the engine has the new fd), then the VM ends
+    # before the accepting fiber resumes: the fiber is unwound and the
+    # connection's fd must not stay open in the process.
+    import time
+
+    import emilua
+
+    held = []
+
+    def main():
+        a = listening()
+        held.append(a)
+        spawn(a.accept)
+        wait_until_idle()  # parked in accept
+        c = pysocket.create_connection(("127.0.0.1", a.local_port))
+        held.append(c)
+        time.sleep(0.05)  # a blocking pause: the accept completes meanwhile
+        # The engine reaps the completion and readies the accepting fiber
+        # after us: we run first and end the VM before it resumes.
+        this_fiber.yield_()
+        raise RuntimeError("the VM ends here")
+
+    before = _open_fds()
+    with pytest.raises(RuntimeError):
+        emilua.run(main, backend=backend)
+    for obj in held:
+        obj.close()
+    assert _open_fds() == before
