@@ -466,6 +466,7 @@ cdef extern from *:
     """
     PyObject *emilua_current_proactor
 cdef int _backend_probe = -1      # -1 unknown, 1 io_uring usable, 0 not
+cdef bint _pwait2_missing = False  # the kernel answered ENOSYS to epoll_pwait2
 cdef unsigned long long _nengines = 0   # numbers engines, for fiber ids unique in the process
 
 
@@ -1381,21 +1382,42 @@ cdef class Proactor:
         cdef Op op
         cdef uint32_t ev
         cdef list lst
+        global _pwait2_missing
+        cdef timespec ts
+        cdef int err = 0
+        n = -1
         if block:
             timeout = self.next_timeout()
-            if timeout < 0:
-                timeout_ms = -1
-            else:
-                timeout_ms = <int>(timeout * 1000.0 + 0.999)
-            with nogil:
-                n = epoll_wait(self.epfd, events, EPOLL_BATCH, timeout_ms)
+            if timeout >= 0 and not _pwait2_missing:
+                # epoll_pwait2(2) (Linux 5.11): a timer due in 100 µs waits
+                # 100 µs, not a whole millisecond.
+                ts.tv_sec = <long>timeout
+                ts.tv_nsec = <long>((timeout - ts.tv_sec) * 1e9)
+                with nogil:
+                    n = syscall(SYS_epoll_pwait2, self.epfd, events, EPOLL_BATCH, &ts,
+                                NULL, <size_t>0)
+                    if n < 0:
+                        err = errno
+                if n < 0 and err == ENOSYS:
+                    _pwait2_missing = True
+            if timeout < 0 or _pwait2_missing:
+                if timeout < 0:
+                    timeout_ms = -1
+                else:
+                    timeout_ms = <int>(timeout * 1000.0 + 0.999)
+                with nogil:
+                    n = epoll_wait(self.epfd, events, EPOLL_BATCH, timeout_ms)
+                    if n < 0:
+                        err = errno
         else:
             n = epoll_wait(self.epfd, events, EPOLL_BATCH, 0)
+            if n < 0:
+                err = errno
         if n < 0:
-            if errno == EINTR:
+            if err == EINTR:
                 PyErr_CheckSignals()
                 return 0
-            raise _oserror(errno)
+            raise _oserror(err)
         for i in range(n):
             if events[i].data.ptr == NULL:
                 self.drain_wakefd()

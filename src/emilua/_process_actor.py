@@ -471,7 +471,7 @@ def join_children() -> None:
 _EOF = object()
 _BAD = object()
 # How long a receive() that finds a stream of messages run dry waits before
-# it asks to be woken by the next one (io_uring backend).
+# it asks to be woken by the next one.
 _STREAM_PAUSE = 100e-6
 # Datagrams one receive() may take off a socket at once (they were queued
 # there already; the queue's bound is the socket's, times this).
@@ -557,13 +557,12 @@ class ProcessMailbox(Mailbox):
                 # (one message waiting may be a reply to something we sent).
                 self.streaming = bool(self.remote)
                 return value
-            if self.streaming and p.backend == "io_uring":
+            if self.streaming:
                 # A stream of messages just ran dry: look again a little
                 # later before asking to be woken. A receiver woken for
                 # every message preempts its sender when both share a core
                 # (one context switch per message); after the pause it
-                # finds a batch. Only on io_uring: epoll's timeouts are
-                # whole milliseconds.
+                # finds a batch.
                 self.streaming = False
                 self.pausing = True
                 try:

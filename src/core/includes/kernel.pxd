@@ -29,6 +29,18 @@ cdef extern from "<sys/epoll.h>" nogil:
     int epoll_ctl(int epfd, int op, int fd, epoll_event *event)
     int epoll_wait(int epfd, epoll_event *events, int maxevents, int timeout)
 
+cdef extern from *:
+    """
+    #include <sys/syscall.h>
+    #include <unistd.h>
+    #ifndef SYS_epoll_pwait2
+    #define SYS_epoll_pwait2 441   /* the same number on every architecture */
+    #endif
+    """
+    enum:
+        SYS_epoll_pwait2
+    long syscall(long number, ...) nogil
+
 cdef extern from "<sys/eventfd.h>" nogil:
     enum:
         EFD_CLOEXEC
