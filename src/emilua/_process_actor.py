@@ -547,37 +547,25 @@ class ProcessMailbox(Mailbox):
             raise OSError(_errno.EBUSY, "another fiber is already receiving on this inbox")
         # An interruption point even when a message is waiting.
         p.check_interruption()
-        ok, msg = self.take()
-        if ok:
-            return _actor._materialize(msg, p)
-        if self.socks:
-            value = self._read_ready()
+        value = self._ready(p)
+        if value is not _EOF:
+            return value
+        if self.streaming:
+            # A stream of messages just ran dry: look again a little later
+            # before asking to be woken. A receiver woken for every message
+            # preempts its sender when both share a core (one context switch
+            # per message); after the pause it finds a batch.
+            self.streaming = False
+            self.pausing = True
+            try:
+                p.sleep(_STREAM_PAUSE)
+            finally:
+                self.pausing = False
+            if self.closed:
+                raise ChannelClosedError()
+            value = self._ready(p)
             if value is not _EOF:
-                # A stream: messages queue up faster than they are taken
-                # (one message waiting may be a reply to something we sent).
-                self.streaming = bool(self.remote)
                 return value
-            if self.streaming:
-                # A stream of messages just ran dry: look again a little
-                # later before asking to be woken. A receiver woken for
-                # every message preempts its sender when both share a core
-                # (one context switch per message); after the pause it
-                # finds a batch.
-                self.streaming = False
-                self.pausing = True
-                try:
-                    p.sleep(_STREAM_PAUSE)
-                finally:
-                    self.pausing = False
-                if self.closed:
-                    raise ChannelClosedError()
-                ok, msg = self.take()
-                if ok:
-                    return _actor._materialize(msg, p)
-                value = self._read_ready()
-                if value is not _EOF:
-                    self.streaming = bool(self.remote)
-                    return value
         if self.nsenders == 0 and not self.socks:
             raise NoSendersError()
         r = _actor._Receive(self, f)
@@ -601,6 +589,21 @@ class ProcessMailbox(Mailbox):
             finally:
                 del err
         return _actor._materialize(r.value, p)
+
+    def _ready(self, p: Any) -> Any:
+        """A message that needs no waiting (queued here, or already on a
+        socket), or _EOF."""
+        ok, msg = self.take()
+        if ok:
+            return _actor._materialize(msg, p)
+        if not self.socks:
+            return _EOF
+        value = self._read_ready()
+        if value is not _EOF:
+            # A stream: messages queue up faster than they are taken (one
+            # message waiting may be a reply to something we sent).
+            self.streaming = bool(self.remote)
+        return value
 
     def _read_ready(self) -> Any:
         """A message already queued on one of the sockets, read without
