@@ -2171,6 +2171,7 @@ cdef enum:
     SEND_REJECTED = 3
 
 cdef object _send_lock = threading.Lock()
+cdef object _NOTHING = object()     # take_queued(): no message waits
 
 # Set by emilua._actor (set_actor_hooks): the parts of a message's journey
 # that are rare and need the Python layer.
@@ -2417,7 +2418,8 @@ cdef class MailboxBase:
             return
         self.queue.append(op)
 
-    cdef tuple take_queued(self):
+    cdef object take_queued(self):
+        """The first queued send's message (its sender released), or _NOTHING."""
         cdef SendOp op
         queue = self.queue
         while queue:
@@ -2427,16 +2429,18 @@ cdef class MailboxBase:
             msg = op.msg
             op.msg = None
             op.notify()
-            return True, msg
-        return False, None
+            return msg
+        return _NOTHING
 
     def take(self):
         """(True, message) for the first queued send, or (False, None)."""
-        return self.take_queued()
+        msg = self.take_queued()
+        if msg is _NOTHING:
+            return False, None
+        return True, msg
 
     cdef object receive_in(self, Proactor p, Fiber f):
         cdef ReceiveOp r
-        cdef SendOp op
         if f is None:
             raise RuntimeError("inbox.receive() outside of a fiber")
         if self.closed:
@@ -2446,14 +2450,9 @@ cdef class MailboxBase:
         # An interruption point even when a message is waiting: a pending
         # interruption raises here and the message stays queued.
         p.check_park(f)
-        queue = self.queue
-        while queue:
-            op = <SendOp>queue.popleft()
-            if op.claim(SEND_TAKEN):
-                msg = op.msg
-                op.msg = None
-                op.notify()
-                return _materialize(msg, p)
+        msg = self.take_queued()
+        if msg is not _NOTHING:
+            return _materialize(msg, p)
         if self.nsenders == 0:
             raise NoSendersError()
         r = ReceiveOp.__new__(ReceiveOp, self, f)
