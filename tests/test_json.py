@@ -409,3 +409,11 @@ def test_round_trip_and_agreement_with_the_stdlib(value: Any) -> None:
     assert json.decode(text) == value
     assert json.decode(text.encode("utf-8")) == value
     assert json.decode(json.encode(value, indent=2)) == value
+    # A hooked object sends the whole value down the general (writer) path,
+    # which must agree with the C encoder's fast path.
+    assert json.encode([value, _Null()]) == "[" + text + ",null]"
+
+
+class _Null:
+    def __tojson__(self, state: json.EncodeState) -> None:
+        state.writer.value(None)

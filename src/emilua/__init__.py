@@ -35,3 +35,23 @@ __all__ = [
     "spawn",
     "this_fiber",
 ]
+
+# Manual: "Errors". Error categories; generic_error and asio_error are modules.
+from emilua import asio_error, generic_error  # noqa: E402
+from emilua._errors import (  # noqa: E402
+    CategoryError,
+    error_category,
+    generic_category,
+    system_category,
+    togeneric,
+)
+
+__all__ += [
+    "CategoryError",
+    "asio_error",
+    "error_category",
+    "generic_category",
+    "generic_error",
+    "system_category",
+    "togeneric",
+]

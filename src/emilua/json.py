@@ -352,9 +352,71 @@ def encode(value: Any, *, indent: str | int | None = None, state: EncodeState | 
         _encode_into(value, state)
         return None
     indent_str = _indent_string(indent)
+    if indent_str is None:
+        text = _encode_plain(value)
+        if text is not None:
+            return text
     out = writer(indent_str)
     _encode_into(value, EncodeState(out, set(), indent_str))
     return out.generate()
+
+
+_LEAF_TYPES = frozenset({str, int, float, bool, type(None)})
+_c_make_encoder: Callable[..., Any] | None = getattr(_encoder, "c_make_encoder", None)
+
+
+def _is_plain(v: Any) -> bool:
+    """Whether the stdlib's C encoder gives exactly what encode() must.
+
+    That holds for exact dicts with only str keys, lists, tuples and leaves of the
+    exact built-in types (no subclass, so no ``__tojson__``). A reference cycle
+    recurses until RecursionError, which the caller takes as "not plain".
+    """
+    t = type(v)
+    if t is dict:
+        for key, item in v.items():
+            if type(key) is not str:
+                return False
+            ti = type(item)
+            if ti is dict or ti is list or ti is tuple:
+                if not _is_plain(item):
+                    return False
+            elif ti not in _LEAF_TYPES:
+                return False
+        return True
+    if t is list or t is tuple:
+        for item in v:
+            ti = type(item)
+            if ti is dict or ti is list or ti is tuple:
+                if not _is_plain(item):
+                    return False
+            elif ti not in _LEAF_TYPES:
+                return False
+        return True
+    return t in _LEAF_TYPES
+
+
+def _refuse(o: Any) -> Any:
+    raise TypeError("not plain")
+
+
+def _encode_plain(value: Any) -> str | None:
+    """The compact encoding through the C encoder, or None to take the general path.
+
+    The general path also produces every error (NaN, cycles, depth) with its
+    category, so any failure here just hands over to it.
+    """
+    if _c_make_encoder is None:
+        return None
+    try:
+        if not _is_plain(value):
+            return None
+        chunks = _c_make_encoder(None, _refuse, _escape, None, ":", ",", False, False, False)(
+            value, 0
+        )
+        return "".join(chunks)
+    except (ValueError, TypeError, RecursionError):
+        return None
 
 
 def _encode_into(value: Any, state: EncodeState) -> None:
