@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from emilua._errors import (
     system_category,
     togeneric,
 )
+from emilua._errors_ttl import category_from_turtle, load_category
 
 pytestmark = pytest.mark.pure
 
@@ -238,3 +240,81 @@ def test_bad_category_definitions_are_refused(
 ) -> None:
     with pytest.raises(exc):
         error_category(*args, **kwargs)  # type: ignore[arg-type]
+
+
+# -- RDF error categories ------------------------------------------------------------
+
+EASTER_EGGS_TTL = """\
+# Easter egg codes from the GNU C Library manual.
+@prefix cat: <https://schema.emilua.org/error_category/0/#>.
+<about:emilua-module>
+    a <https://schema.emilua.org/error_category/0/>;
+    cat:error [
+        cat:code 1;
+        cat:alias "ED";
+        # The experienced user will know what is wrong.
+        cat:message "?"
+    ], [
+        cat:code 2;
+        cat:alias "EGREGIOUS";
+        # You did what?
+        cat:message "You really blew it this time",
+            "Você realmente se superou dessa vez"@pt-BR
+    ], [
+        cat:code 3;
+        cat:alias "EIEIO";
+        cat:message "Computer bought \\"the\\" farm"
+    ], [
+        cat:code 4;
+        cat:alias "EGRATUITOUS";
+        cat:message \"\"\"Gratuitous error\"\"\"
+    ].
+"""
+
+
+def test_category_from_a_turtle_module(tmp_path: Any) -> None:
+    path = tmp_path / "my_error_category.ttl"
+    path.write_text(EASTER_EGGS_TTL, encoding="utf-8")
+    cat = load_category(path)
+    assert str(cat) == "my_error_category"
+    err = cat.EGREGIOUS
+    assert err.code == 2
+    assert str(err) == "You really blew it this time"
+    assert cat[1] == cat.ED
+    assert cat.message(1) == "?"
+    assert cat.message(3) == 'Computer bought "the" farm'
+    assert cat.message(4) == "Gratuitous error"
+    with pytest.raises(CategoryError):
+        raise cat.EIEIO
+
+
+def test_turtle_with_sparql_prefix_and_only_tagged_messages() -> None:
+    text = """PREFIX c: <https://schema.emilua.org/error_category/0/#>
+    <about:emilua-module> c:error [ c:code 7 ; c:alias "E7" ; c:message "sete"@pt ] .
+    <about:other> c:error [ c:code 8 ; c:alias "E8" ; c:message "x" ] .
+    """
+    cat = category_from_turtle(text, "t")
+    assert cat.message(7) == "sete"
+    with pytest.raises(AttributeError):
+        cat.E8  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<about:emilua-module> x:error [ ] .",  # undeclared prefix
+        "@prefix c: <https://schema.emilua.org/error_category/0/#>.\n"
+        '<about:emilua-module> c:error [ c:alias "A"; c:message "m" ].',  # no code
+        "@prefix c: <https://schema.emilua.org/error_category/0/#>.\n"
+        '<about:emilua-module> c:error [ c:code "1"; c:alias "A"; c:message "m" ].',
+        "@prefix c: <https://schema.emilua.org/error_category/0/#>.\n"
+        '<about:emilua-module> c:error [ c:code 1; c:alias "A" ].',  # no message
+        "@prefix c: <https://schema.emilua.org/error_category/0/#>.\n"
+        "<about:emilua-module> c:error ( 1 2 ).",
+        "<about:emilua-module> <x> 'single quotes' .",
+        "<about:emilua-module> <x> [",
+    ],
+)
+def test_bad_turtle_is_a_value_error(text: str) -> None:
+    with pytest.raises(ValueError):
+        category_from_turtle(text, "bad")

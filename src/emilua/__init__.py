@@ -55,3 +55,8 @@ __all__ += [
     "system_category",
     "togeneric",
 ]
+
+# Manual: "RDF error categories": a category read from a Turtle (.ttl) file.
+from emilua._errors_ttl import load_category  # noqa: E402
+
+__all__ += ["load_category"]
