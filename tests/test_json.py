@@ -241,7 +241,7 @@ def test_decode_bytes_like_and_byte_span() -> None:
         ("[-Infinity]", 12),
         ("tru", 1),
         ("'a'", 1),
-        ("[1,]", 1),
+        ("\ufeff[]", 11),
     ],
 )
 def test_malformed_text_raises_a_lexer_error(text: str, code: int) -> None:
@@ -253,6 +253,15 @@ def test_malformed_text_raises_a_lexer_error(text: str, code: int) -> None:
     assert err.category is json.lexer_ecat
     assert err.code == code
     assert 0 <= err.pos <= len(text)
+
+
+def test_a_trailing_comma_is_a_lexer_error() -> None:
+    for text in ("[1,]", '{"a": 1,}'):
+        with pytest.raises(ValueError) as info:
+            json.decode(text)
+        assert info.value.category is json.lexer_ecat  # type: ignore[attr-defined]
+        # The stdlib reports it as a missing value or, from 3.13, by name.
+        assert info.value.code in (1, 2, 10)  # type: ignore[attr-defined]
 
 
 def test_invalid_utf8_is_a_lexer_error() -> None:

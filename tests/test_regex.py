@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emilua import regex as rx
 from emilua.byte_span import byte_span
@@ -391,3 +393,28 @@ def test_patsplit_byte_span() -> None:
 
 def test_module_exports() -> None:
     assert set(rx.__all__) >= {"regex", "match", "search", "split", "patsplit"}
+
+
+# -- robustness -------------------------------------------------------------------------
+
+_PIECES = list("ab-^$.*+?|(){}[]\\:=,0129dwsbcxu ") + ["[:alpha:]", "\\(", "\\)", "{1,2}"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(_PIECES), max_size=8).map("".join),
+    st.sampled_from(["basic", "extended", "ecma"]),
+    st.text(alphabet="ab-(){}[]\\ \n", max_size=6),
+)
+def test_any_pattern_compiles_or_raises_re_error(pattern: str, grammar: str, subject: str) -> None:
+    try:
+        r = regex(pattern, grammar)
+    except re.error:
+        return
+    for s in (subject, subject.encode()):
+        match(r, s)
+        search(r, s)
+        fields, seps = split(r, s, with_separators=True)
+        assert len(seps) == len(fields) + 1
+        fields, seps = patsplit(r, s, with_separators=True)
+        assert len(seps) == len(fields) + 1

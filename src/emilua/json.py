@@ -140,6 +140,8 @@ def decode(raw_json: str | bytes | bytearray | memoryview | Any) -> Any:
         except UnicodeDecodeError as e:
             msg = f"JSON text is not valid UTF-8 (byte {e.start})"
             raise _lexer_error(13, "", e.start, msg) from None
+    if doc.startswith("\ufeff"):
+        raise _lexer_error(11, doc, 0)
     try:
         return _DECODER.decode(doc)
     except CategoryError:
