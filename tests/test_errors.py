@@ -318,3 +318,16 @@ def test_turtle_with_sparql_prefix_and_only_tagged_messages() -> None:
 def test_bad_turtle_is_a_value_error(text: str) -> None:
     with pytest.raises(ValueError):
         category_from_turtle(text, "bad")
+
+
+def test_the_package_exports_the_error_api() -> None:
+    import emilua
+
+    assert emilua.generic_error is generic_error
+    assert emilua.asio_error is asio_error
+    assert emilua.CategoryError is CategoryError
+    assert emilua.error_category is error_category
+    assert emilua.togeneric is togeneric
+    assert emilua.load_category is load_category
+    assert emilua.system_category is system_category
+    assert emilua.generic_category is generic_category

@@ -426,3 +426,19 @@ def test_round_trip_and_agreement_with_the_stdlib(value: Any) -> None:
 class _Null:
     def __tojson__(self, state: json.EncodeState) -> None:
         state.writer.value(None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=64), st.text(alphabet='[]{}",:0123456789.eE+-tfnrul\\ ')))
+def test_any_input_decodes_or_raises_a_category_value_error(raw: bytes | str) -> None:
+    try:
+        json.decode(raw)
+    except ValueError as e:
+        assert isinstance(e, CategoryError)
+        assert e.category in (json.lexer_ecat, json.dom_ecat)
+
+
+def test_large_malformed_input_fails_fast() -> None:
+    for text in ('"' + "a" * 1_000_000, "[" + "1," * 200_000, '{"a":' + " " * 1_000_000):
+        with pytest.raises(ValueError):
+            json.decode(text)

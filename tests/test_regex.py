@@ -315,6 +315,12 @@ def test_split_regex_separators() -> None:
     assert split(ecma("--"), "a") == ["a"]
 
 
+def test_split_bracketed_space_is_a_plain_regex() -> None:
+    # GAWK: FS = "[ ]" splits on every single space, unlike FS = " ".
+    assert split(ecma("[ ]"), " a  b ") == ["", "a", "", "b", ""]
+    assert split(ecma("\t"), "a\t\tb") == ["a", "", "b"]
+
+
 def test_split_never_splits_on_an_empty_match() -> None:
     assert split(ecma("x*"), "abc") == ["abc"]
     assert split(ecma("b*"), "abbc") == ["a", "c"]
