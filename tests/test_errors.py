@@ -331,3 +331,43 @@ def test_the_package_exports_the_error_api() -> None:
     assert emilua.load_category is load_category
     assert emilua.system_category is system_category
     assert emilua.generic_category is generic_category
+
+
+def test_errors_of_the_package_categories_pickle_and_copy() -> None:
+    import copy
+    import pickle
+
+    from emilua import json
+
+    try:
+        json.decode("[1")
+    except ValueError as e:
+        lexer_error = e
+    errors = [
+        generic_error.EEXIST,
+        asio_error.basic.timed_out,
+        asio_error.misc.eof,
+        asio_error.misc.not_found,
+        asio_error.netdb.no_data,
+        asio_error.addrinfo.service_not_found,
+        lexer_error,
+    ]
+    for err in errors:
+        err.arg = 5  # type: ignore[attr-defined]
+        for clone in (pickle.loads(pickle.dumps(err)), copy.deepcopy(err), copy.copy(err)):
+            assert type(clone) is type(err)
+            assert clone == err
+            assert clone.category is err.category  # type: ignore[attr-defined]
+            assert clone.arg == 5  # type: ignore[attr-defined]
+            assert str(clone) == str(err)
+
+
+def test_a_user_category_copies_as_itself_but_does_not_pickle() -> None:
+    import copy
+    import pickle
+
+    cat = _easter_eggs()
+    assert copy.deepcopy(cat) is cat
+    assert copy.deepcopy(cat.ED) == cat.ED
+    with pytest.raises(TypeError):
+        pickle.dumps(cat.ED)

@@ -53,6 +53,12 @@ class CategoryError(Exception):
     def __hash__(self) -> int:
         return hash((self.code, self.category.name))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The class is made at run time; rebuild the error through its category.
+        base = super().__reduce__()  # the Python base's own constructor arguments
+        state = {k: v for k, v in self.__dict__.items() if k not in ("code", "category")}
+        return (_rebuild, (self.category, self.code, base[1], state))
+
     def togeneric(self) -> BaseException:
         """Return the default error condition of this error (manual: ``togeneric``).
 
@@ -63,6 +69,16 @@ class CategoryError(Exception):
         if mapped is None:
             return self
         return generic_category.error(mapped)
+
+
+def _rebuild(
+    category: error_category, code: int, args: tuple[Any, ...], state: dict[str, Any]
+) -> CategoryError:
+    exc = _mixed(category.exception_type(code))(*args)
+    exc.__dict__.update(state)
+    exc.code = code
+    exc.category = category
+    return exc
 
 
 def _key_of(value: object) -> tuple[int, error_category] | None:
@@ -151,6 +167,17 @@ class error_category:
     def __hash__(self) -> int:
         return id(self)
 
+    def __copy__(self) -> error_category:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> error_category:
+        return self  # a category is compared by identity: copies stay the same one
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        if _BUILTIN.get(self._name) is self:
+            return (_builtin_category, (self._name,))
+        raise TypeError(f"error category {self._name!r} cannot be pickled")
+
     def message(self, code: int) -> str:
         """The explanatory message for *code* (manual: ``message``)."""
         if not isinstance(code, int) or isinstance(code, bool):
@@ -232,6 +259,27 @@ class _ErrnoCategory(error_category):
 system_category: error_category = _ErrnoCategory("system")
 #: POSIX errors, compared portably (manual: the "generic" category).
 generic_category: error_category = _ErrnoCategory("generic")
+
+
+#: The categories this package defines, by name (pickles refer to them so).
+_BUILTIN: dict[str, error_category] = {}
+
+
+def _builtin_category(name: str) -> error_category:
+    # Importing the modules that define them registers the rest.
+    import emilua.asio_error  # noqa: F401
+    import emilua.json  # noqa: F401
+
+    return _BUILTIN[name]
+
+
+def _register(category: error_category) -> error_category:
+    _BUILTIN[category.name] = category
+    return category
+
+
+_register(system_category)
+_register(generic_category)
 
 
 class _TableCategory(error_category):

@@ -17,7 +17,7 @@ import errno as _errno
 import socket as _socket
 from collections.abc import Mapping
 
-from emilua._errors import CategoryError, _TableCategory, error_category, system_category
+from emilua._errors import CategoryError, _register, _TableCategory, error_category, system_category
 
 __all__ = ["addrinfo", "basic", "misc", "netdb"]
 
@@ -91,6 +91,9 @@ misc_category: error_category = _TableCategory(
     },
     lambda code: EOFError if code == 2 else CategoryError,
 )
+
+for _category in (netdb_category, addrinfo_category, misc_category):
+    _register(_category)
 
 
 class _Group:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from json import encoder as _encoder
 from typing import Any
 
-from emilua._errors import CategoryError, _TableCategory, error_category
+from emilua._errors import CategoryError, _register, _TableCategory, error_category
 
 __all__ = [
     "EncodeState",
@@ -81,6 +81,9 @@ dom_ecat: error_category = _TableCategory(
     },
     ValueError,
 )
+
+_register(lexer_ecat)
+_register(dom_ecat)
 
 
 def _lexer_error(code: int, doc: str, pos: int, msg: str | None = None) -> CategoryError:
