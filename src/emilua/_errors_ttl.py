@@ -9,6 +9,7 @@ subjects are refused with a ``ValueError`` naming the line.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import Any
@@ -20,8 +21,7 @@ __all__ = ["category_from_turtle", "load_category"]
 _SCHEMA = "https://schema.emilua.org/error_category/0/#"
 _MODULE = "about:emilua-module"
 
-_TOKEN = re.compile(
-    r"""
+_TOKEN_PATTERN = r"""
     (?P<ws>\s+|\#[^\n]*)
   | (?P<iri><[^<>"{}|^`\\\s]*>)
   | (?P<long>\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\")
@@ -32,9 +32,14 @@ _TOKEN = re.compile(
   | (?P<pname>(?:[A-Za-z][\w-]*)?:(?:[\w-](?:[\w.-]*[\w-])?)?)
   | (?P<kw>\ba\b|PREFIX\b|@prefix\b)
   | (?P<punct>[\[\],;.()])
-    """,
-    re.VERBOSE,
-)
+    """
+
+
+@functools.cache
+def _token() -> re.Pattern[str]:
+    # Compiled on first use: importing emilua should not pay for it.
+    return re.compile(_TOKEN_PATTERN, re.VERBOSE)
+
 
 _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
 
@@ -70,7 +75,7 @@ class _Parser:
         pos = 0
         line = 1
         while pos < len(text):
-            m = _TOKEN.match(text, pos)
+            m = _token().match(text, pos)
             if m is None:
                 raise ValueError(
                     f"Turtle: unexpected text at line {line}: {text[pos : pos + 20]!r}"
