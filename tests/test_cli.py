@@ -173,9 +173,7 @@ def test_usage_errors():
         "unknown backend 'nonsense' (choose io_uring or epoll)",
     )
     r = run(None, hello, env={**os.environ, "EMILUA_BACKEND": "nonsense"})
-    assert_usage_error(
-        r, "unknown backend 'nonsense' in EMILUA_BACKEND (choose io_uring or epoll)"
-    )
+    assert_usage_error(r, "unknown backend 'nonsense' in EMILUA_BACKEND (choose io_uring or epoll)")
     r = run(None, "/nonexistent/prog.py")
     assert r.returncode == 2
     assert r.stderr == (
@@ -187,7 +185,9 @@ def test_a_directory_runs_its_main_module(tmp_path, backend):
     app = tmp_path / "app"
     app.mkdir()
     (app / "helper.py").write_text("WORD = 'found'\n")
-    (app / "__main__.py").write_text("import helper, sys\nprint(_CONTEXT, helper.WORD, sys.argv[1:])\n")
+    (app / "__main__.py").write_text(
+        "import helper, sys\nprint(_CONTEXT, helper.WORD, sys.argv[1:])\n"
+    )
     r = run(backend, str(app), "x")
     assert r.returncode == 0, r.stderr
     assert r.stdout == "main found ['x']\n"

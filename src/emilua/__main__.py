@@ -21,7 +21,9 @@ USAGE = """\
 usage: emilua [options] PROGRAM.py|DIR|- [--] [ARGS...]
 """
 
-HELP = USAGE + """
+HELP = (
+    USAGE
+    + """
 Run PROGRAM.py as the main actor of an emilua engine: its code runs in the
 main fiber, with _CONTEXT == 'main'. A directory (or zip file) runs its
 __main__.py, as with python; '-' reads the program from standard input.
@@ -38,6 +40,7 @@ environment:
   EMILUA_BACKEND     the default backend
   EMILUA_DEBUG=1     show the engine's own frames in tracebacks
 """
+)
 
 BACKENDS = ("io_uring", "epoll")
 
