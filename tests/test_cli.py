@@ -101,6 +101,32 @@ def test_an_exception_escaping_the_main_fiber(tmp_path, backend):
     assert r.stderr.rstrip().endswith("ValueError: boom in main")
 
 
+def test_a_failing_program_ends_although_a_thread_actor_waits_for_it(tmp_path, backend):
+    program(
+        tmp_path,
+        """
+        from emilua import NoSendersError, inbox
+        try:
+            inbox.receive()
+        except NoSendersError:
+            print("worker: no senders left")
+        """,
+        name="worker.py",
+    )
+    prog = program(
+        tmp_path,
+        """
+        from emilua import spawn_vm
+        worker = spawn_vm("worker.py", inherit_context=False)
+        raise RuntimeError("main gave up")
+        """,
+    )
+    r = run(backend, prog, cwd=str(tmp_path))
+    assert r.returncode == 1
+    assert r.stderr.rstrip().endswith("RuntimeError: main gave up")
+    assert r.stdout == "worker: no senders left\n"
+
+
 def test_an_exception_in_a_detached_fiber_is_printed_and_the_program_goes_on(tmp_path, backend):
     prog = program(
         tmp_path,

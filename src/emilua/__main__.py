@@ -7,6 +7,7 @@ imports user code or starts a thread before ``_start_supervisor()``.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import runpy
@@ -247,36 +248,60 @@ def main(argv: list[str] | None = None) -> int:
         else:
             vm.namespace = _run_source(source, path)
 
+    status = 0
     try:
-        try:
-            emilua.run(run_program, backend=backend)
-        finally:
-            from emilua._actor import join_threads
-
-            join_threads()
+        emilua.run(run_program, backend=backend)
     except SystemExit as e:
         code = e.code
-        if code is None:
-            return 0
         if isinstance(code, int):
-            return code
-        sys.stderr.write(f"{code}\n")
-        return 1
+            status = code
+        elif code is not None:
+            sys.stderr.write(f"{code}\n")
+            status = 1
     except KeyboardInterrupt:
-        return 130
+        status = 130
     except BaseException as e:
+        # Said now, not after the other actors end: they may wait for a
+        # message from the program that just failed.
         print_exception(e)
         if isinstance(e, BrokenPipeError):
             _silence_stdout()
-        return 1
-    finally:
-        try:
-            sys.stdout.flush()
-        except BrokenPipeError:
-            _silence_stdout()
-        except Exception:
-            pass
-    return 0
+        status = 1
+        _release_traceback(e)
+        del e
+    # The program's globals may hold channels to thread and process actors;
+    # once they are gone those actors see NoSendersError and can end.
+    gc.collect()
+    from emilua._actor import join_threads
+
+    join_threads()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    except Exception:
+        pass
+    return status
+
+
+def _release_traceback(exc: BaseException) -> None:
+    """Drop the frames (and so the globals) an exception's traceback holds."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        tb = e.__traceback__
+        while tb is not None:
+            try:
+                tb.tb_frame.clear()
+            except RuntimeError:  # a frame still running
+                pass
+            tb = tb.tb_next
+        e.__traceback__ = None
+        todo += [e.__cause__, e.__context__]
 
 
 def _run_source(source: str, path: str) -> dict[str, object]:
