@@ -101,6 +101,32 @@ def test_an_exception_escaping_the_main_fiber(tmp_path, backend):
     assert r.stderr.rstrip().endswith("ValueError: boom in main")
 
 
+def test_a_failing_program_ends_although_a_thread_actor_waits_for_it(tmp_path, backend):
+    program(
+        tmp_path,
+        """
+        from emilua import NoSendersError, inbox
+        try:
+            inbox.receive()
+        except NoSendersError:
+            print("worker: no senders left")
+        """,
+        name="worker.py",
+    )
+    prog = program(
+        tmp_path,
+        """
+        from emilua import spawn_vm
+        worker = spawn_vm("worker.py", inherit_context=False)
+        raise RuntimeError("main gave up")
+        """,
+    )
+    r = run(backend, prog, cwd=str(tmp_path))
+    assert r.returncode == 1
+    assert r.stderr.rstrip().endswith("RuntimeError: main gave up")
+    assert r.stdout == "worker: no senders left\n"
+
+
 def test_an_exception_in_a_detached_fiber_is_printed_and_the_program_goes_on(tmp_path, backend):
     prog = program(
         tmp_path,
@@ -136,27 +162,151 @@ def test_sys_exit_in_the_program(tmp_path, backend):
 def test_version_and_help():
     r = run(None, "--version")
     assert r.returncode == 0
-    assert r.stdout == f"emilua {emilua.__version__}\n"
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"emilua {emilua.__version__}"
+    assert any(line.startswith("kernel: Linux ") for line in lines)
+    backends = next(line for line in lines if line.startswith("backends: "))
+    assert "io_uring (" in backends and "epoll (available)" in backends
     for flag in ("--help", "-h"):
         r = run(None, flag)
         assert r.returncode == 0
         assert r.stdout.startswith("usage: emilua")
         assert "--backend" in r.stdout
+        assert "EMILUA_DEBUG" in r.stdout
+
+
+def assert_usage_error(r: subprocess.CompletedProcess, first_line: str) -> None:
+    """Python's convention: exit status 2, one line saying what is wrong, the usage."""
+    assert r.returncode == 2
+    lines = r.stderr.splitlines()
+    assert lines[0] == f"emilua: {first_line}"
+    assert lines[1].startswith("usage: emilua")
+    assert "Traceback" not in r.stderr
+    assert r.stdout == ""
 
 
 def test_usage_errors():
-    r = run(None)
-    assert r.returncode == 2
-    assert r.stderr.startswith("usage: emilua")
-    r = run(None, "--no-such-option", "x.py")
-    assert r.returncode != 0
-    assert "unknown option" in r.stderr
+    hello = os.path.join(EXAMPLES, "hello.py")
+    assert_usage_error(run(None), "no program given")
+    assert_usage_error(run(None, "--no-such-option", "x.py"), "unknown option '--no-such-option'")
+    assert_usage_error(run(None, "--backend"), "option --backend needs a value (io_uring or epoll)")
+    assert_usage_error(
+        run(None, "--backend=nonsense", hello),
+        "unknown backend 'nonsense' (choose io_uring or epoll)",
+    )
+    assert_usage_error(
+        run(None, "--backend", "nonsense", hello),
+        "unknown backend 'nonsense' (choose io_uring or epoll)",
+    )
+    r = run(None, hello, env={**os.environ, "EMILUA_BACKEND": "nonsense"})
+    assert_usage_error(r, "unknown backend 'nonsense' in EMILUA_BACKEND (choose io_uring or epoll)")
     r = run(None, "/nonexistent/prog.py")
     assert r.returncode == 2
-    assert "No such file or directory" in r.stderr
-    r = run(None, "--backend=nonsense", os.path.join(EXAMPLES, "hello.py"))
-    assert r.returncode != 0
-    assert "nonsense" in r.stderr
+    assert r.stderr == (
+        "emilua: can't open file '/nonexistent/prog.py': [Errno 2] No such file or directory\n"
+    )
+
+
+def test_a_directory_runs_its_main_module(tmp_path, backend):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "helper.py").write_text("WORD = 'found'\n")
+    (app / "__main__.py").write_text(
+        "import helper, sys\nprint(_CONTEXT, helper.WORD, sys.argv[1:])\n"
+    )
+    r = run(backend, str(app), "x")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "main found ['x']\n"
+    (tmp_path / "empty").mkdir()
+    r = run(backend, str(tmp_path / "empty"))
+    assert r.returncode == 1
+    assert r.stderr == f"emilua: can't find '__main__.py' in {str(tmp_path / 'empty')!r}\n"
+
+
+def test_dash_reads_the_program_from_stdin(backend):
+    source = textwrap.dedent(
+        """
+        import sys
+        from emilua import this_fiber, time
+        time.sleep(0.001)
+        print(_CONTEXT, __name__, this_fiber.is_main, sys.argv)
+        """
+    )
+    r = subprocess.run(
+        emilua_cmd(backend, "-", "a", "b"),
+        input=source,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "main __main__ True ['-', 'a', 'b']\n"
+
+
+def test_tracebacks_start_at_the_users_code(tmp_path, backend):
+    prog = program(
+        tmp_path,
+        """
+        def inner():
+            raise ValueError("boom")
+        inner()
+        """,
+    )
+    r = run(backend, prog)
+    assert r.returncode == 1
+    frames = re.findall(r'^  File "([^"]+)"', r.stderr, re.M)
+    assert frames == [prog, prog], r.stderr
+    r = run(backend, prog, env={**os.environ, "EMILUA_DEBUG": "1"})
+    frames = re.findall(r'^  File "([^"]+)"', r.stderr, re.M)
+    assert len(frames) > 2 and frames[-2:] == [prog, prog]
+    assert any(os.sep + "emilua" + os.sep in f for f in frames)
+
+
+def test_a_syntax_error_is_reported_as_python_does(tmp_path, backend):
+    prog = program(tmp_path, "print('ok')\ndef broken(:\n    pass\n")
+    r = run(backend, prog)
+    assert r.returncode == 1
+    assert r.stdout == ""
+    assert "Traceback" not in r.stderr
+    assert r.stderr.startswith(f'  File "{prog}", line 2\n')
+    assert "SyntaxError" in r.stderr.splitlines()[-1]
+
+
+def test_writing_to_a_closed_stdout(tmp_path, backend):
+    prog = program(
+        tmp_path,
+        """
+        import sys
+        for i in range(100_000):
+            print("line", i)
+        """,
+    )
+    rfd, wfd = os.pipe()
+    os.close(rfd)
+    try:
+        r = subprocess.run(
+            emilua_cmd(backend, prog),
+            stdout=wfd,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=TIMEOUT,
+        )
+    finally:
+        os.close(wfd)
+    assert r.returncode == 1
+    assert r.stderr.rstrip().endswith("BrokenPipeError: [Errno 32] Broken pipe")
+    frames = re.findall(r'^  File "([^"]+)"', r.stderr, re.M)
+    assert frames == [prog], r.stderr
+    assert "Exception ignored" not in r.stderr
+
+
+def test_verbose_names_the_backend(tmp_path, backend):
+    prog = program(tmp_path, "print('hi')\n")
+    r = run(backend, "-v", prog)
+    assert r.returncode == 0
+    assert r.stdout == "hi\n"
+    assert f"emilua: running {prog} on the {backend} backend\n" in r.stderr
 
 
 def test_the_emilua_console_script():
@@ -165,7 +315,7 @@ def test_the_emilua_console_script():
     r = subprocess.run(
         [script, "--version"], capture_output=True, text=True, timeout=TIMEOUT, check=True
     )
-    assert r.stdout == f"emilua {emilua.__version__}\n"
+    assert r.stdout.splitlines()[0] == f"emilua {emilua.__version__}"
     r = subprocess.run(
         [script, os.path.join(EXAMPLES, "hello.py")],
         capture_output=True,

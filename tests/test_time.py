@@ -3,9 +3,9 @@
 import errno
 
 import pytest
+from helpers import wait_until_idle
 
 from emilua import FiberInterrupted, spawn, time
-from helpers import wait_until_idle
 
 
 def test_sleep_waits_at_least_the_duration():

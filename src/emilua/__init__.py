@@ -15,6 +15,7 @@ from emilua._fiber import (
     spawn,
     this_fiber,
 )
+from emilua._offload import run_blocking as to_thread
 
 __version__ = "0.4.0"
 
@@ -34,6 +35,7 @@ __all__ = [
     "scope_cleanup_push",
     "spawn",
     "this_fiber",
+    "to_thread",
 ]
 
 # Manual: "Errors". Error categories; generic_error and asio_error are modules.

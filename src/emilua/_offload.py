@@ -1,7 +1,9 @@
 """Run a blocking call on a worker thread while the calling fiber waits.
 
 For calls the kernel offers no asynchronous form of (getaddrinfo(3),
-getnameinfo(3)). The fiber parks on the engine like on any other operation;
+getnameinfo(3)), and, as ``emilua.to_thread``, for the user's own blocking
+code (a library that does blocking IO, a C extension that holds the GIL
+released for long). The fiber parks on the engine like on any other operation;
 the worker posts the result back to the engine's thread (``Proactor.post``),
 which wakes the fiber. Interruption withdraws the fiber at once: it raises
 ``FiberInterrupted`` and the late result is dropped.
@@ -148,8 +150,13 @@ def run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
     """Call ``fn(*args)`` on a worker thread; park the calling fiber until it
     returns, then return its result or raise its exception.
 
+    Public as ``emilua.to_thread``. The other fibers of the engine run
+    meanwhile. Up to 8 worker threads per process serve every engine; more
+    calls than that wait in a queue, in order.
+
     Interruption point: an interrupted call raises FiberInterrupted at once
-    and its result, when it comes, is dropped. The engine stays alive while
+    and its result, when it comes, is dropped. The call itself cannot be
+    stopped: it runs to its end on its thread. The engine stays alive while
     a call is pending (another thread will wake it).
     """
     p = _proactor()

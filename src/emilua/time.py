@@ -229,5 +229,3 @@ class system_timer(_BasicTimer):
     def _monotonic_deadline(self) -> float:
         remaining = self._expiry._ns - _time.clock_gettime_ns(_time.CLOCK_REALTIME)
         return _core.monotonic_time() + max(remaining, 0) / 1e9
-
-

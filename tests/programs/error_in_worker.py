@@ -1,4 +1,4 @@
-from emilua import inbox, spawn, spawn_vm, time
+from emilua import spawn, spawn_vm, time
 
 if _CONTEXT == "main":
     ch = spawn_vm(".")

@@ -1,7 +1,9 @@
-from emilua import spawn, system, time, inbox
-if _CONTEXT == 'main':
+from emilua import spawn, system, time
+
+if _CONTEXT == "main":
     from emilua import spawn_vm
-    ch = spawn_vm('.')
+
+    ch = spawn_vm(".")
     time.sleep(0.05)
     try:
         ch.send("hi")
@@ -11,11 +13,13 @@ if _CONTEXT == 'main':
     print("main continues")
     system.exit(3)
 else:
+
     def bg():
         try:
             time.sleep(10)
         finally:
             print("worker bg unwound")
+
     spawn(bg).detach()
     time.sleep(0.01)
     print("worker exiting")
