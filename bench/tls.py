@@ -230,9 +230,9 @@ def main() -> None:
                 finally:
                     stop(proc)
     print(f"\n    python bench/tls.py {' '.join(sys.argv[1:])}\n")
-    print("| point | server | ops/s (median) | spread | server CPU µs/op | ÷ uvloop ops/s "
-          "| ÷ uvloop CPU/op |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    print("| point | server | ops/s (median) | spread | server CPU µs/op | loadgen core "
+          "| ÷ uvloop ops/s | ÷ uvloop CPU/op |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for point in points:
         med: dict[str, tuple[float, float]] = {}
         for name in servers:
@@ -242,11 +242,16 @@ def main() -> None:
             med[name] = (statistics.median(ops), statistics.median(cpu) if cpu else 0.0)
         ref = med.get(REF)
         for name in servers:
-            recs = [r["ops_per_s"] for r in results if r["server"] == name and r["point"] == point]
+            mine = [r for r in results if r["server"] == name and r["point"] == point]
+            recs = [r["ops_per_s"] for r in mine]
+            lg = statistics.median(r["loadgen_cpu"] for r in mine)
             o, c = med[name]
             ro = f"{o / ref[0]:.2f}" if ref and ref[0] else "–"
             rc = f"{c / ref[1]:.2f}" if ref and ref[1] else "–"
-            print(f"| {point} | {name} | {o:,.0f} | {spread(recs)} | {c:.1f} | {ro} | {rc} |")
+            print(
+                f"| {point} | {name} | {o:,.0f} | {spread(recs)} | {c:.1f} | {lg:.0%} "
+                f"| {ro} | {rc} |"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
 

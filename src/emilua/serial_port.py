@@ -202,7 +202,7 @@ class serial_port(_io.IOObject):
     @property
     def baud_rate(self) -> int:
         """The line's speed in bits per second (its output speed)."""
-        speed = self._attrs()[_OSPEED]
+        speed: int = self._attrs()[_OSPEED]
         return _RATES.get(speed, speed)
 
     @baud_rate.setter

@@ -575,7 +575,9 @@ class socket:
             self._fill()
         while True:
             try:
-                n = obj.read(size, buffer)
+                # With a buffer, SSLObject.read() returns the count (typeshed
+                # only knows the form that returns bytes).
+                n: int = obj.read(size, buffer)  # type: ignore[assignment]
             except ssl.SSLWantReadError:
                 if self._out.pending:
                     self._flush()
