@@ -193,6 +193,29 @@ def test_cancel_wakes_the_reader_and_keeps_the_pipe():
     w.close()
 
 
+def test_cancel_wakes_the_writer_and_keeps_the_pipe():
+    r, w = pipe.pair()
+    fcntl.fcntl(w.fileno(), fcntl.F_SETPIPE_SZ, 4096)
+
+    def writer():
+        with pytest.raises(OSError) as e:
+            while True:
+                w.write_some(b"c" * 65536)
+        return e.value.errno
+
+    f = spawn(writer)
+    wait_until_idle()
+    w.cancel()
+    assert f.join() == errno.ECANCELED
+    assert w.is_open
+    buf = byte_span(65536)
+    while r.read_some(buf) == len(buf):
+        pass  # drain what was written before the cancel
+    assert w.write_some(b"more") == 4
+    r.close()
+    w.close()
+
+
 def test_interrupting_a_parked_read():
     r, w = pipe.pair()
 

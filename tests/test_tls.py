@@ -843,6 +843,49 @@ def test_interrupting_a_parked_handshake_closes_the_socket(certs):
         assert not ts.is_open
 
 
+def _fill_until_parked(c):
+    """Spawn a fiber that writes to *c* until its socket buffer is full."""
+    c.next_layer.set_option("send_buffer_size", 4096)
+    chunk = os.urandom(65536)
+
+    def writer():
+        while True:
+            c.write_some(chunk)
+
+    f = spawn(writer)
+    wait_until_idle()
+    assert f.joinable
+    return f
+
+
+def test_interrupting_a_parked_write(certs):
+    with tls_pair(certs) as (c, s):
+        f = _fill_until_parked(c)
+        f.interrupt()
+        f.join()
+        assert f.interruption_caught
+
+
+def test_close_wakes_a_parked_write_with_ecanceled(certs):
+    with tls_pair(certs) as (c, s):
+        f = _fill_until_parked(c)
+        c.close()
+        with pytest.raises(OSError) as e:
+            f.join()
+        assert e.value.errno == errno.ECANCELED
+
+
+def test_a_reader_and_a_parked_writer_share_the_socket(certs):
+    # While one fiber is parked sending, another reads and answers the peer.
+    with tls_pair(certs) as (c, s):
+        f = _fill_until_parked(c)
+        s.write_some(b"meanwhile")
+        assert read_bytes(c) == b"meanwhile"
+        f.interrupt()
+        f.join()
+        assert f.interruption_caught
+
+
 def test_close_wakes_a_parked_read_with_ecanceled(certs):
     with tls_pair(certs) as (c, s):
 
