@@ -486,18 +486,21 @@ class socket:
 
     def _flush(self) -> None:
         """Send every record OpenSSL produced. Interruption point."""
+        sock = self._sock
+        h = sock._handle()
         lock = self._wlock
         lock.lock()
         try:
-            sock = self._sock
+            if h.closed:
+                # Closed while this fiber waited for the other sender.
+                raise OSError(_errno.ECANCELED, os.strerror(_errno.ECANCELED))
+            p = sock._p
             while True:
                 data = self._left
                 if data is None:
                     if not self._out.pending:
                         return
                     data = memoryview(self._out.read())
-                h = sock._handle()
-                p = sock._p
                 self._left = data
                 while data:
                     n = p.send(h, data, 0)
