@@ -465,7 +465,7 @@ class socket:
         self._obj: ssl.SSLObject | None = None
         self._rbuf = bytearray(_READ_CHUNK)
         self._rview = memoryview(self._rbuf)
-        self._left: memoryview | None = None  # ciphertext an interrupted send left
+        self._left: bytes | memoryview | None = None  # ciphertext an interrupted send left
         self._wlock = Mutex()
         self._sni: str | None = None
         self._mode: str | None = None
@@ -500,12 +500,15 @@ class socket:
                 if data is None:
                     if not self._out.pending:
                         return
-                    data = memoryview(self._out.read())
+                    data = self._out.read()
+                # What is not sent yet stays in _left: an interrupted send
+                # leaves the rest of its records for the next operation.
                 self._left = data
-                while data:
-                    n = p.send(h, data, 0)
-                    data = data[n:]
+                n = p.send(h, data, 0)
+                while n < len(data):
+                    data = memoryview(data)[n:]
                     self._left = data
+                    n = p.send(h, data, 0)
                 self._left = None
         finally:
             lock.unlock()
