@@ -204,6 +204,14 @@ def _int(name: str, value: Any) -> int:
     return int(value)
 
 
+def _id(name: str, value: Any) -> int:
+    # (uid_t)-1 means "unchanged" to setresuid(2): not an id one can ask for.
+    n = _int(name, value)
+    if not 0 <= n < 0xFFFFFFFF:
+        raise OSError(_errno.EINVAL, f"{name}: not a user or group ID: {n}")
+    return n
+
+
 def _fd_of(name: str, value: Any) -> int:
     if not isinstance(value, file_descriptor):
         raise TypeError(f"{name} must be a file_descriptor, not {type(value).__name__}")
@@ -384,9 +392,9 @@ def _options(
             kwargs["fg_fd"] = _fd_of("foreground", foreground)
     for name, value in zip(("ruid", "euid", "rgid", "egid"), ids):
         if value is not None:
-            kwargs[name] = _int(name, value)
+            kwargs[name] = _id(name, value)
     if extra_groups is not None:
-        kwargs["groups"] = [_int("extra_groups[]", g) for g in extra_groups]
+        kwargs["groups"] = [_id("extra_groups[]", g) for g in extra_groups]
     if umask is not None:
         kwargs["umask"] = _int("umask", umask) & 0o777
     if working_directory is not None:
