@@ -1,8 +1,8 @@
 """system.signal (manual: "system.signal", "system.signal.raise",
 "system.signal.set", "system.signal.ignore", "system.signal.default").
 
-Signals reach signal sets through one signalfd(2) per process, created with
-the first set. Its mask is the union of the signals some set holds; a signal
+Signals reach signal sets through one signalfd(2) per process, open while
+a set is. Its mask is the union of the signals some set holds; a signal
 is blocked (pthread_sigmask) in the thread that adds it first and unblocked
 in the thread that removes it last, so while a set holds it, it stays pending
 for the signalfd instead of running its disposition (Python's SIGINT handler
@@ -76,7 +76,7 @@ _NSIG = int(_signal.NSIG)
 # Process-wide state, guarded by _lock. An RLock: a set's __del__ may run
 # (garbage collection) while this thread holds it.
 _lock = threading.RLock()
-_fd = -1  # the signalfd, created with the first set and kept
+_fd = -1  # the signalfd, open while some set is
 _holders: dict[int, int] = {}  # signal -> how many sets hold it
 _sets: weakref.WeakSet[set] = weakref.WeakSet()
 
@@ -87,6 +87,11 @@ def _signum(value: Any) -> int:
     if not 0 < value < _NSIG:
         raise OSError(_errno.EINVAL, f"not a signal number: {value}")
     return int(value)
+
+
+def _catchable(signo: int) -> None:
+    if signo in (SIGKILL, SIGSTOP):
+        raise OSError(_errno.EINVAL, "SIGKILL and SIGSTOP cannot be caught")
 
 
 def _drain() -> None:
@@ -166,18 +171,25 @@ class set:  # noqa: N801, A001 - the manual's name
         self._waiters: list[_Waiter] = []
         self._cancels = 0
         self._closed = False
+        for s in nums:
+            _catchable(s)
         with _lock:
             if _fd < 0:
                 _fd = _core.signalfd(-1, ())
             _sets.add(self)
-            for s in nums:
-                self._add(s)
+            try:
+                for s in nums:
+                    self._add(s)
+            except BaseException:
+                self._closed = True
+                self._clear()
+                _forget(self)
+                raise
 
     def _add(self, signo: int) -> None:
         if signo in self._signals:
             return
-        if signo in (SIGKILL, SIGSTOP):
-            raise OSError(_errno.EINVAL, "SIGKILL and SIGSTOP cannot be caught")
+        _catchable(signo)
         _hold(signo)
         self._signals.add(signo)
 
@@ -234,7 +246,7 @@ class set:  # noqa: N801, A001 - the manual's name
         with _lock:
             self._clear()
             self._closed = True
-            _sets.discard(self)
+            _forget(self)
 
     def _wake_waiters(self) -> None:
         """Make the parked waiters look again. Caller holds _lock."""
@@ -298,11 +310,21 @@ class set:  # noqa: N801, A001 - the manual's name
             with _lock:
                 self._closed = True
                 self._clear()
+                _forget(self)
         except Exception:
             pass
 
     def __repr__(self) -> str:
         return f"<system.signal.set {sorted(self._signals)}>"
+
+
+def _forget(s: set) -> None:
+    """*s* is closed: the signalfd goes with the last set. Caller holds _lock."""
+    global _fd
+    _sets.discard(s)
+    if _fd >= 0 and not any(not x._closed for x in _sets):
+        os.close(_fd)
+        _fd = -1
 
 
 def _proactor_or_none() -> Any:
