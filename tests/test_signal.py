@@ -89,9 +89,7 @@ def test_every_set_holding_the_signal_gets_a_notification():
 def test_a_signal_from_another_process_is_delivered():
     s = sig.set(sig.SIGHUP)
     try:
-        kill = system.spawn(
-            program="/bin/kill", arguments=["kill", "-HUP", str(os.getpid())]
-        )
+        kill = system.spawn(program="/bin/kill", arguments=["kill", "-HUP", str(os.getpid())])
         assert s.wait() == sig.SIGHUP
         kill.wait()
         assert kill.exit_code == 0

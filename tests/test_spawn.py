@@ -12,9 +12,9 @@ import signal
 import sys
 
 import pytest
+from emilua._core.proactor import FiberInterrupted, current
 
 from emilua import file, spawn, system
-from emilua._core.proactor import FiberInterrupted, current
 from emilua.byte_span import byte_span
 from emilua.file_descriptor import file_descriptor
 
@@ -208,12 +208,12 @@ def test_pid_only_before_wait_and_exit_status_only_after():
     p = system.spawn(program=TRUE, arguments=["true"])
     pid = p.pid
     with pytest.raises(AttributeError):
-        p.exit_code
+        _ = p.exit_code
     with pytest.raises(AttributeError):
-        p.exit_signal
+        _ = p.exit_signal
     p.wait()
     with pytest.raises(AttributeError):
-        p.pid
+        _ = p.pid
     with pytest.raises(ProcessLookupError):
         p.kill(signal.SIGTERM)
     p.wait()  # a second wait() returns at once
@@ -394,8 +394,7 @@ def test_stdout_and_extra_fd_may_swap_numbers():
     r2, w2 = os.pipe()
     a, b = fd(w1), fd(w2)
     code = "import os; os.write(1, b'one'); os.write(3, b'three')"
-    p = system.spawn(program=PY, arguments=[PY, "-I", "-S", "-c", code], stdout=a,
-                     extra_fds={3: b})
+    p = system.spawn(program=PY, arguments=[PY, "-I", "-S", "-c", code], stdout=a, extra_fds={3: b})
     a.close()
     b.close()
     assert (read_all(r1), read_all(r2)) == (b"one", b"three")
@@ -456,7 +455,9 @@ def test_scheduler_policy_priority_and_reset_on_fork():
     assert py(code, scheduler={"policy": "idle"})[1] == f"{os.SCHED_IDLE} 0\n".encode()
     out = py(code, scheduler={"policy": "rr", "priority": 1, "reset_on_fork": True})[1]
     assert out == f"{os.SCHED_RR | os.SCHED_RESET_ON_FORK} 1\n".encode()
-    assert py(code, scheduler={"policy": "fifo", "priority": 2})[1] == f"{os.SCHED_FIFO} 2\n".encode()
+    assert (
+        py(code, scheduler={"policy": "fifo", "priority": 2})[1] == f"{os.SCHED_FIFO} 2\n".encode()
+    )
 
 
 PDEATH_PARENT = """
@@ -562,8 +563,13 @@ def _namespace_holder(unshare_args: list[str]) -> tuple[system.subprocess, int]:
     wfd = fd(w)
     holder = system.spawn(
         program=unshare,
-        arguments=["unshare", *unshare_args, "/bin/sh", "-c",
-                   NS_HOLDER.format(name="inside", sleep=SLEEP)],
+        arguments=[
+            "unshare",
+            *unshare_args,
+            "/bin/sh",
+            "-c",
+            NS_HOLDER.format(name="inside", sleep=SLEEP),
+        ],
         stdout=wfd,
     )
     wfd.close()

@@ -289,7 +289,9 @@ def spawn(
     fds: dict[int, int] = {}
     child_ends: list[int] = []  # closed here once the child has its copy
     try:
-        for target, (name, value) in enumerate(zip(_STD_NAMES, (stdin, stdout, stderr))):
+        for target, (name, value) in enumerate(
+            zip(_STD_NAMES, (stdin, stdout, stderr), strict=True)
+        ):
             if value == "share":
                 fds[target] = _KEEP
             elif value is None:
@@ -390,7 +392,7 @@ def _options(
             kwargs["fg_fd"] = target
         else:
             kwargs["fg_fd"] = _fd_of("foreground", foreground)
-    for name, value in zip(("ruid", "euid", "rgid", "egid"), ids):
+    for name, value in zip(("ruid", "euid", "rgid", "egid"), ids, strict=True):
         if value is not None:
             kwargs[name] = _id(name, value)
     if extra_groups is not None:
@@ -405,5 +407,7 @@ def _options(
     if pdeathsig is not None:
         kwargs["pdeathsig"] = _int("pdeathsig", pdeathsig)
     kwargs["nsenter"] = {
-        ns: _fd_of(f"nsenter_{ns}", fd) for ns, fd in zip(_NAMESPACES, nsenter) if fd is not None
+        ns: _fd_of(f"nsenter_{ns}", fd)
+        for ns, fd in zip(_NAMESPACES, nsenter, strict=True)
+        if fd is not None
     }
