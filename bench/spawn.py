@@ -6,10 +6,8 @@ spawn: start /bin/true and wait for it, ``--count`` times, one at a time
 (seq) and 16 at a time (c16). The standard handles are inherited everywhere
 (emilua: ``"share"``), so every framework does the same work per child.
 Peers: ``asyncio.create_subprocess_exec`` on the default loop and on uvloop,
-``subprocess.run`` (sequentially, then from 16 threads). uvloop's child
-closes every fd up to RLIMIT_NOFILE one by one, which costs it dearly where
-that limit is high; ``uvloop-keepfds`` (``close_fds=False``) shows uvloop
-without that cost.
+``subprocess.run`` (sequentially, then from 16 threads), and uvloop with
+``close_fds=False`` (``uvloop-keepfds``).
 
 signal: a helper process sends SIGUSR1 to this one; the time from its kill(2)
 to the waiting fiber / coroutine running again (CLOCK_MONOTONIC on both
@@ -219,8 +217,7 @@ SPAWNERS: dict[str, Callable[[int, int], float]] = {
     "emilua-epoll": lambda n, c: emilua_spawn(n, c, "epoll"),
     "asyncio": lambda n, c: asyncio_spawn(n, c, False),
     "uvloop": lambda n, c: asyncio_spawn(n, c, True),
-    # uvloop closes fds one by one up to RLIMIT_NOFILE in the child; this
-    # variant leaves them (and so leaks any fd not close-on-exec).
+    # close_fds=False: whether closing fds in the child is what uvloop pays for.
     "uvloop-keepfds": lambda n, c: asyncio_spawn(n, c, True, close_fds=False),
     "threads": threads_spawn,
 }
