@@ -254,3 +254,93 @@ def test_only_the_master_vm_creates_sets_and_changes_dispositions(tmp_path):
     chan.send(inbox)
     assert inbox.receive() == {"set": True, "default": True, "ignore": True}
     chan.send(None)
+
+
+NEW_MASTER = """
+from emilua import inbox, system
+
+reply_to = inbox.receive()
+s = system.signal.set(system.signal.SIGUSR1)
+reply_to.send("ready")
+got = s.wait()
+s.close()
+reply_to.send(got)
+"""
+
+
+def test_sets_in_two_threads_both_get_the_signal(tmp_path):
+    # The master role moves to a VM on its own thread, which then creates a
+    # set of its own; whichever thread reads the signal first hands the
+    # other set its notification.
+    module = tmp_path / "master.py"
+    module.write_text(NEW_MASTER)
+    a = sig.set(sig.SIGUSR1)
+    try:
+        chan = spawn_vm(str(module), inherit_context=False, new_master=True)
+        chan.send(inbox)
+        assert inbox.receive() == "ready"
+        got = []
+        f = spawn(lambda: got.append(a.wait()))
+        this_fiber.yield_()
+        sig.raise_(sig.SIGUSR1)
+        f.join()
+        assert got == [sig.SIGUSR1]
+        assert inbox.receive() == sig.SIGUSR1
+    finally:
+        a.close()  # the last holder, in this thread: SIGUSR1 is unblocked here
+
+
+CLI_PROGRAM = """
+import os
+from emilua import system
+
+s = system.signal.set(system.signal.SIGINT, system.signal.SIGTERM)
+os.write(1, b"ready\\n")
+print(s.wait(), s.wait(), flush=True)
+s.close()
+"""
+
+
+def test_a_program_under_the_emilua_command_waits_for_sigint(tmp_path):
+    # The command's own SIGINT handler steps aside while a set holds SIGINT.
+    import sys
+
+    from emilua import file
+    from emilua.byte_span import byte_span
+    from emilua.file_descriptor import file_descriptor
+
+    prog = tmp_path / "prog.py"
+    prog.write_text(CLI_PROGRAM)
+    r, w = os.pipe()
+    out = file_descriptor._adopt(w)
+    p = system.spawn(
+        program=sys.executable,
+        arguments=[sys.executable, "-m", "emilua", str(prog)],
+        environment=dict(os.environ),
+        stdout=out,
+        stderr="share",
+    )
+    out.close()
+    reader = file.stream(file_descriptor._adopt(r))
+    data = b""
+    buf = byte_span(64)
+    try:
+        while b"ready\n" not in data:
+            n = reader.read_some(buf)
+            data += bytes(buf[:n])
+        p.kill(sig.SIGTERM)
+        p.kill(sig.SIGINT)
+        while True:
+            try:
+                n = reader.read_some(buf)
+            except EOFError:
+                break
+            data += bytes(buf[:n])
+    finally:
+        reader.close()
+    p.wait()
+    assert p.exit_code == 0
+    # Both arrive; the order depends on whether the program woke in between.
+    first, rest = data.split(b"\n", 1)
+    assert first == b"ready"
+    assert sorted(map(int, rest.split())) == [sig.SIGINT, sig.SIGTERM]
