@@ -247,6 +247,20 @@ def system_yield():
     this_fiber.yield_()
 
 
+def test_an_ignored_sigchld_loses_the_status_and_wait_says_so():
+    # With SIGCHLD ignored the kernel reaps children itself (wait(2), NOTES).
+    old = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        p = system.spawn(program="/bin/sh", arguments=["sh", "-c", "exit 5"])
+        with pytest.raises(ChildProcessError):
+            p.wait()
+    finally:
+        signal.signal(signal.SIGCHLD, old)
+    with pytest.raises(AttributeError):
+        _ = p.exit_code
+    p.wait()  # the object is done with: nothing left to wait for
+
+
 def test_many_fibers_wait_for_many_children():
     procs = [system.spawn(program=TRUE, arguments=["true"]) for _ in range(16)]
     fibers = [spawn(p.wait) for p in procs]

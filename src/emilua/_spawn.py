@@ -67,7 +67,11 @@ class subprocess:  # noqa: N801 - the manual's name
     def wait(self) -> None:
         """Wait for the process to finish and reap it; exit_code and
         exit_signal then describe how it ended. Interruption point (an
-        interrupted wait leaves the process as it was)."""
+        interrupted wait leaves the process as it was).
+
+        Raises ChildProcessError (ECHILD) if SIGCHLD is ignored: the kernel
+        then reaps children itself and discards their status.
+        """
         p = _proactor()
         while self._pidfd >= 0:
             h = p.handle(os.dup(self._pidfd))
@@ -77,7 +81,14 @@ class subprocess:  # noqa: N801 - the manual's name
                 h.close()
             if self._pidfd < 0:
                 break  # another fiber reaped it meanwhile
-            info = os.waitid(os.P_PIDFD, self._pidfd, os.WEXITED | os.WNOHANG)
+            try:
+                info = os.waitid(os.P_PIDFD, self._pidfd, os.WEXITED | os.WNOHANG)
+            except ChildProcessError:
+                # SIGCHLD ignored (SIG_IGN, SA_NOCLDWAIT): the kernel reaped
+                # the child itself and its status is gone.
+                os.close(self._pidfd)
+                self._pidfd = -1
+                raise
             if info is None:
                 continue
             if info.si_code == os.CLD_EXITED:
