@@ -7,10 +7,12 @@ from __future__ import annotations
 import errno
 import os
 import signal as pysignal
+import threading
 
 import pytest
+from emilua._core.proactor import current
 
-from emilua import inbox, spawn, spawn_vm, system, this_fiber
+from emilua import _actor, inbox, spawn, spawn_vm, system, this_fiber
 
 sig = system.signal
 
@@ -276,7 +278,9 @@ def test_sets_in_two_threads_both_get_the_signal(tmp_path):
     module.write_text(NEW_MASTER)
     a = sig.set(sig.SIGUSR1)
     try:
+        before = set(_actor._threads)
         chan = spawn_vm(str(module), inherit_context=False, new_master=True)
+        (thread,) = [t for t in _actor._threads if t not in before]
         chan.send(inbox)
         assert inbox.receive() == "ready"
         got = []
@@ -286,8 +290,34 @@ def test_sets_in_two_threads_both_get_the_signal(tmp_path):
         f.join()
         assert got == [sig.SIGUSR1]
         assert inbox.receive() == sig.SIGUSR1
+        del chan
+        join_thread(thread)  # its engine's fds are gone before the test ends
     finally:
         a.close()  # the last holder, in this thread: SIGUSR1 is unblocked here
+
+
+def join_thread(thread: threading.Thread) -> None:
+    """Park the calling fiber (not the engine) until *thread* has ended."""
+    p = current()
+    fiber = p.current_fiber
+
+    def resume() -> None:
+        p.keepalive -= 1
+        p.wake(fiber)
+
+    def watch() -> None:
+        thread.join()
+        p.post(resume)
+
+    class NotInterruptible:
+        def cancel(self, fiber: object) -> bool:
+            return False
+
+    p.keepalive += 1
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    p.suspend(NotInterruptible())
+    watcher.join()
 
 
 CLI_PROGRAM = """
