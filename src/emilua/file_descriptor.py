@@ -48,15 +48,21 @@ class file_descriptor:
         return file_descriptor._adopt(os.dup(self._fileno()))
 
     def cap_get(self) -> Any:
-        """cap_get_fd(3) (manual: "file_descriptor"). Not available yet: it
-        returns a system.linux_capabilities, which this port lacks."""
-        self._fileno()
-        raise NotImplementedError("file_descriptor.cap_get() needs system.linux_capabilities")
+        """The file's capabilities, a system.linux_capabilities (cap_get_fd(3)).
+
+        Raises OSError(ENODATA) when the file has none.
+        """
+        from emilua._core import capabilities
+
+        return capabilities.cap_get_fd_(self._fileno())
 
     def cap_set(self, caps: Any) -> None:
-        """cap_set_fd(3) (manual: "file_descriptor"). Not available yet (see cap_get)."""
-        self._fileno()
-        raise NotImplementedError("file_descriptor.cap_set() needs system.linux_capabilities")
+        """Set the file's capabilities (cap_set_fd(3))."""
+        from emilua._core import capabilities
+
+        if not isinstance(caps, capabilities.linux_capabilities):
+            raise TypeError("caps must be a system.linux_capabilities")
+        caps.set_fd(self._fileno())
 
     def __del__(self) -> None:
         fd = getattr(self, "_fd", -1)

@@ -1,5 +1,5 @@
 """The system module (manual: "system.*"): standard streams, arguments,
-environment, exit.
+environment, exit, signals, subprocesses, Linux capabilities.
 """
 
 from __future__ import annotations
@@ -10,7 +10,22 @@ import stat
 import sys
 from typing import Any
 
+from emilua import _signal as signal
+from emilua._actor import require_master
+from emilua._core import capabilities as _caps
+from emilua._core.capabilities import (  # the securebits flags (cap_get_secbits(3))
+    SECBIT_KEEP_CAPS,
+    SECBIT_KEEP_CAPS_LOCKED,
+    SECBIT_NO_CAP_AMBIENT_RAISE,
+    SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
+    SECBIT_NO_SETUID_FIXUP,
+    SECBIT_NO_SETUID_FIXUP_LOCKED,
+    SECBIT_NOROOT,
+    SECBIT_NOROOT_LOCKED,
+    linux_capabilities,
+)
 from emilua._fiber import _proactor
+from emilua._spawn import spawn, subprocess
 from emilua._system_ids import (  # process ids and credentials
     getgroups,
     getpgid,
@@ -30,7 +45,29 @@ from emilua._system_ids import (  # process ids and credentials
 from emilua.file_descriptor import file_descriptor
 
 __all__ = [
+    "SECBIT_KEEP_CAPS",
+    "SECBIT_KEEP_CAPS_LOCKED",
+    "SECBIT_NOROOT",
+    "SECBIT_NOROOT_LOCKED",
+    "SECBIT_NO_CAP_AMBIENT_RAISE",
+    "SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED",
+    "SECBIT_NO_SETUID_FIXUP",
+    "SECBIT_NO_SETUID_FIXUP_LOCKED",
     "arguments",
+    "cap_drop_bound",
+    "cap_from_text",
+    "cap_get_ambient",
+    "cap_get_bound",
+    "cap_get_proc",
+    "cap_get_secbits",
+    "cap_init",
+    "cap_reset_ambient",
+    "cap_set_ambient",
+    "cap_set_secbits",
+    "linux_capabilities",
+    "signal",
+    "spawn",
+    "subprocess",
     "environment",
     "err",
     "exit",
@@ -177,3 +214,59 @@ def exit(code: int = 0, force: int | str = 0) -> None:  # noqa: A001 - the manua
 
         raise _Shutdown()
     p.exit_vm(code)
+
+
+# ------------------------------------------------ system.linux_capabilities
+# Manual: "system.linux_capabilities". The functions that change the
+# process's capabilities are reserved to the master VM.
+_caps.set_master_check(require_master)
+
+
+def cap_get_proc() -> linux_capabilities:
+    """The calling thread's capabilities (cap_get_proc(3))."""
+    return _caps.cap_get_proc_()
+
+
+def cap_init() -> linux_capabilities:
+    """A capability state with every set empty (cap_init(3))."""
+    return _caps.cap_init_()
+
+
+def cap_from_text(caps: str) -> linux_capabilities:
+    """Parse the text form (cap_from_text(3)); EINVAL if it does not parse."""
+    return _caps.cap_from_text_(caps)
+
+
+def cap_get_bound(cap: str) -> bool:
+    """Whether *cap* is in the bounding set (cap_get_bound(3))."""
+    return _caps.cap_get_bound_(cap)
+
+
+def cap_drop_bound(cap: str) -> None:
+    """Drop *cap* from the bounding set (cap_drop_bound(3)). Master VM only."""
+    _caps.cap_drop_bound_(cap)
+
+
+def cap_get_ambient(cap: str) -> bool:
+    """Whether *cap* is in the ambient set (cap_get_ambient(3))."""
+    return _caps.cap_get_ambient_(cap)
+
+
+def cap_set_ambient(cap: str, value: bool) -> None:
+    """Raise or lower *cap* in the ambient set (cap_set_ambient(3)). Master VM only."""
+    _caps.cap_set_ambient_(cap, value)
+
+
+def cap_reset_ambient() -> None:
+    """Empty the ambient set (cap_reset_ambient(3)). Master VM only."""
+    _caps.cap_reset_ambient_()
+
+
+def cap_get_secbits() -> int:
+    """The securebits flags (cap_get_secbits(3))."""
+    return _caps.cap_get_secbits_()
+
+
+def cap_set_secbits(bits: int) -> None:
+    """Set the securebits flags (cap_set_secbits(3)). Master VM only."""
+    _caps.cap_set_secbits_(bits)

@@ -1,0 +1,6 @@
+from collections.abc import Iterable
+
+SIGNALFD_SIGINFO_SIZE: int
+
+def signalfd(fd: int, signals: Iterable[int]) -> int: ...
+def set_disposition(signum: int, ignore: bool) -> None: ...

@@ -1,0 +1,28 @@
+from collections.abc import Sequence
+
+def spawn(
+    *,
+    path: bytes | None = ...,
+    candidates: Sequence[bytes] | None = ...,
+    program_fd: int = ...,
+    argv: list[bytes],
+    envp: list[bytes],
+    fds: dict[int, int],
+    nsenter: dict[str, int],
+    umask: int = ...,
+    cwd_path: bytes | None = ...,
+    cwd_fd: int = ...,
+    sched_policy: int = ...,
+    sched_priority: int = ...,
+    sched_reset: bool = ...,
+    new_session: bool = ...,
+    ctty_fd: int = ...,
+    pgid: int = ...,
+    fg_fd: int = ...,
+    ruid: int = ...,
+    euid: int = ...,
+    rgid: int = ...,
+    egid: int = ...,
+    groups: Sequence[int] | None = ...,
+    pdeathsig: int = ...,
+) -> tuple[int, int]: ...
