@@ -80,7 +80,7 @@ def _stat_pair(p: str) -> tuple[os.stat_result | OSError, os.stat_result | OSErr
     except OSError as e:
         return e, None
     st: os.stat_result | OSError | None = None
-    if _stat.S_ISLNK(lst.st_mode):
+    if isinstance(lst, os.stat_result) and _stat.S_ISLNK(lst.st_mode):
         try:
             st = os.stat(p)
         except OSError as e:
@@ -119,7 +119,7 @@ def symlink(target: str, new: str) -> None:
 
 
 def readlink(p: str) -> str:
-    return _run(os.readlink, p)
+    return str(_run(os.readlink, p))
 
 
 def truncate(p: str, size: int) -> None:
@@ -171,7 +171,7 @@ def realpath(p: str) -> str:
 
 
 def _realpath(p: str) -> str:
-    return os.path.realpath(p, strict=True)
+    return str(os.path.realpath(p, strict=True))
 
 
 def _weakly_canonical(p: str) -> str:

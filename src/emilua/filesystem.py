@@ -275,6 +275,9 @@ def space(p: PathLike) -> space_info:
 # ---------------------------------------------------------------- directory entries
 
 
+_Path = path  # "path" is also a property of directory_entry
+
+
 class directory_entry:
     """An entry produced by the directory iterators (manual:
     "filesystem.directory_entry"). Cannot be created directly.
@@ -287,6 +290,10 @@ class directory_entry:
     """
 
     __slots__ = ("_s", "_lst", "_st", "_path")
+    _s: str
+    _lst: os.stat_result | OSError
+    _st: os.stat_result | OSError | None
+    _path: _Path | None
 
     def __init__(self) -> None:
         raise TypeError("directory entries come from directory iterators")
@@ -304,7 +311,7 @@ class directory_entry:
         st = self._lst if self._st is None else self._st
         if isinstance(st, OSError):
             raise _again(st)
-        return st  # type: ignore[no-any-return]
+        return st
 
     def _is_dir(self, follow: bool) -> bool:
         lst = self._lst
@@ -324,7 +331,7 @@ class directory_entry:
         self._lst, self._st = _fs_ops.stat_pair(self._s)
 
     @property
-    def path(self) -> path:
+    def path(self) -> _Path:
         """The entry's path: the iterated directory's path / the file name."""
         p = self._path
         if p is None:
@@ -794,9 +801,9 @@ def _copy(
         create_directory(t, f)
     with directory_iterator(f) as entries:
         for entry in entries:
-            name = entry.path.filename()
+            target = str(path._of(t) / entry.path.filename())
             # plain=False below: without recursive, subdirectories are skipped.
-            _copy(entry._s, str(path._of(t) / name), existing, recursive, symlinks, kind, False)
+            _copy(entry._s, target, existing, recursive, symlinks, kind, False)
 
 
 # ---------------------------------------------------------------- removing, renaming
