@@ -796,24 +796,31 @@ class BusyWorkers:
 
     def __init__(self):
         self.gate = threading.Event()
-        self.started = []
+        n = _offload._MAX_WORKERS
+        all_started = threading.Barrier(n + 1)
 
         def hold():
-            self.started.append(1)
+            all_started.wait(10)
             self.gate.wait(30)
 
-        self.fibers = [spawn(_offload.run_blocking, hold) for _ in range(_offload._MAX_WORKERS)]
-        wait_until_idle()
+        self.fibers = [spawn(_offload.run_blocking, hold) for _ in range(n)]
+        wait_until_idle()  # every fiber submitted its call
+        all_started.wait(10)  # and every worker took one (a short block of this thread)
 
     def release(self):
         self.gate.set()
         for f in self.fibers:
             f.join()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
 
 def test_interrupting_a_waiting_call_raises_in_its_fiber(tmp_path):
     write(tmp_path / "f")
-    busy = BusyWorkers()
     outcome = []
 
     def caller():
@@ -824,13 +831,13 @@ def test_interrupting_a_waiting_call_raises_in_its_fiber(tmp_path):
             outcome.append("interrupted")
             raise
 
-    f = spawn(caller)
-    wait_until_idle()
-    assert outcome == []  # parked behind the busy workers
-    f.interrupt()
-    f.join()
+    with BusyWorkers():
+        f = spawn(caller)
+        wait_until_idle()
+        assert outcome == []  # parked behind the busy workers
+        f.interrupt()
+        f.join()
     assert f.interruption_caught and outcome == ["interrupted"]
-    busy.release()
     # the late call ran on a worker; the engine goes on
     assert fs.status(tmp_path / "f").type == "regular"
 
@@ -840,40 +847,43 @@ def test_an_interrupted_directory_read_loses_no_entry(tmp_path):
     for i in range(n):
         write(tmp_path / f"f{i}")
     it = fs.directory_iterator(tmp_path)
-    busy = BusyWorkers()
-    f = spawn(next, it)
-    wait_until_idle()
-    f.interrupt()
-    f.join()
+    with BusyWorkers():
+        f = spawn(next, it)
+        wait_until_idle()
+        f.interrupt()
+        f.join()
     assert f.interruption_caught
-    busy.release()
     # the batch the worker read after the interruption waits in the iterator
     names = sorted(str(e.path.filename()) for e in it)
     assert names == sorted(f"f{i}" for i in range(n))
 
 
 def test_an_open_interrupted_before_it_ran_opens_nothing(tmp_path):
-    busy = BusyWorkers()
-    f = spawn(fs.directory_iterator, tmp_path)
-    wait_until_idle()
-    f.interrupt()
-    f.join()
+    with BusyWorkers():
+        f = spawn(fs.directory_iterator, tmp_path)
+        wait_until_idle()
+        f.interrupt()
+        f.join()
     assert f.interruption_caught
-    busy.release()
     # the late open found its stream closed: no descriptor is left behind
     # (the harness fails the test on a leaked fd); a later call still works
     assert list(fs.directory_iterator(tmp_path)) == []
 
 
-def test_an_interrupted_fiber_raises_at_its_next_disk_call(tmp_path):
+def test_an_interrupted_fiber_starts_no_disk_call(tmp_path):
+    handle = []
+
     def caller():
-        etime.sleep(0)
+        handle[0].interrupt()  # not an interruption point: the call below is
         fs.create_directory(tmp_path / "never")
 
-    f = spawn(caller)
-    f.interrupt()
-    f.join()
-    assert f.interruption_caught
+    with BusyWorkers():
+        f = spawn(caller)
+        handle.append(f)
+        f.join()
+        assert f.interruption_caught
+        # With every worker held, a submitted call would still be queued.
+        assert _offload._get_pool()._jobs.empty()
     assert not os.path.exists(tmp_path / "never")
 
 

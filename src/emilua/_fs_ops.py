@@ -8,8 +8,9 @@ result back. When the proactor gains the io_uring forms of these calls
 (IORING_OP_STATX, OPENAT, UNLINKAT, RENAMEAT, MKDIRAT, LINKAT, SYMLINKAT),
 each function switches on its own; callers do not change.
 
-A call is an interruption point: an interrupted fiber raises
-FiberInterrupted at once and the worker's late result is dropped. The
+A call is an interruption point: a fiber interrupted before the call raises
+FiberInterrupted without starting it; one interrupted while it waits raises
+at once, and the worker's late result is dropped. The
 functions are written so that such a result owns nothing: they close what
 they open before returning, and a directory stream (``DirStream``) keeps its
 descriptor in the stream object, never in a return value, so the stream's
@@ -29,6 +30,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from emilua._fiber import _proactor
 from emilua._offload import run_blocking
 
 __all__ = [
@@ -63,6 +65,9 @@ _T = TypeVar("_T")
 
 def _run(fn: Callable[..., _T], *args: Any) -> _T:
     """The one place where a disk operation leaves the engine thread."""
+    # Manual, "Interruption API": an interrupted fiber starts no operation;
+    # its suspending calls raise at once.
+    _proactor().check_interruption()
     return run_blocking(fn, *args)  # type: ignore[no-any-return]
 
 
