@@ -277,6 +277,19 @@ def space(p: PathLike) -> space_info:
 
 _Path = path  # "path" is also a property of directory_entry
 
+_OTHER, _DIR, _LINK_TO_DIR = 0, 1, 2
+
+
+def _dir_kind(lst: Any, st: Any) -> int:
+    """Whether an entry is a directory, a symlink to one, or neither."""
+    if isinstance(lst, OSError):
+        return _OTHER
+    if _stat.S_ISDIR(lst.st_mode):
+        return _DIR
+    if isinstance(st, os.stat_result) and _stat.S_ISDIR(st.st_mode):
+        return _LINK_TO_DIR
+    return _OTHER
+
 
 class directory_entry:
     """An entry produced by the directory iterators (manual:
@@ -289,8 +302,9 @@ class directory_entry:
     ``refresh()`` reads them again.
     """
 
-    __slots__ = ("_s", "_lst", "_st", "_path")
+    __slots__ = ("_s", "_lst", "_st", "_path", "_dir")
     _s: str
+    _dir: int
     _lst: os.stat_result | OSError
     _st: os.stat_result | OSError | None
     _path: _Path | None
@@ -300,11 +314,13 @@ class directory_entry:
 
     @classmethod
     def _make(cls, s: str, lst: Any, st: Any) -> directory_entry:
+        # Called on the worker thread, for every entry read.
         e = object.__new__(cls)
         e._s = s
         e._lst = lst
         e._st = st
         e._path = None
+        e._dir = _dir_kind(lst, st)
         return e
 
     def _followed(self) -> os.stat_result:
@@ -314,21 +330,13 @@ class directory_entry:
         return st
 
     def _is_dir(self, follow: bool) -> bool:
-        lst = self._lst
-        if isinstance(lst, OSError):
-            return False
-        if _stat.S_ISDIR(lst.st_mode):
-            return True
-        return (
-            follow
-            and _stat.S_ISLNK(lst.st_mode)
-            and isinstance(self._st, os.stat_result)
-            and _stat.S_ISDIR(self._st.st_mode)
-        )
+        d = self._dir
+        return d == _DIR or (follow and d == _LINK_TO_DIR)
 
     def refresh(self) -> None:
         """Read the file's attributes again. Interruption point."""
         self._lst, self._st = _fs_ops.stat_pair(self._s)
+        self._dir = _dir_kind(self._lst, self._st)
 
     @property
     def path(self) -> _Path:
@@ -490,13 +498,20 @@ class recursive_directory_iterator:
                     self._descend = below
                     raise
         while stack:
-            e = stack[-1].next()
-            if e is None:
-                stack.pop().close()
-                continue
+            top = stack[-1]
+            pos = top._pos
+            if pos < len(top._ready):  # the common case, inlined: an entry at hand
+                top._pos = pos + 1
+                e = top._ready[pos]
+            else:
+                e = top.next()
+                if e is None:
+                    stack.pop().close()
+                    continue
             self._depth = depth = len(stack) - 1
             self._pending = True
-            if e._is_dir(self._follow):
+            d = e._dir
+            if d == _DIR or (d == _LINK_TO_DIR and self._follow):
                 self._descend = e
             return e, depth
         raise StopIteration
