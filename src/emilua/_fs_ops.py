@@ -273,8 +273,10 @@ class DirStream:
     The worker side (``_open``, ``_fill``) and the engine side (``open``,
     ``next``, ``close``) share the state below under ``_lock``. The
     directory's descriptor and scandir iterator live here only: ``close()``
-    on the engine thread releases them at once, or, while a worker is using
-    them (``_busy``), leaves it to that worker when it is done.
+    on the engine thread releases them at once, or, while workers are using
+    them (``_busy`` counts them), leaves it to the last one out. Workers read
+    the directory in turn (``_read_lock``): a fetch left running by an
+    interrupted fiber finishes before the next one reads.
 
     Entries are built on the worker by ``make(path_string, lstat, stat)``.
     """
@@ -285,6 +287,7 @@ class DirStream:
         "_make",
         "_nofollow",
         "_lock",
+        "_read_lock",
         "_busy",
         "_closed",
         "_done",
@@ -302,7 +305,8 @@ class DirStream:
         self._make = make
         self._nofollow = nofollow
         self._lock = threading.Lock()
-        self._busy = False
+        self._read_lock = threading.Lock()
+        self._busy = 0
         self._closed = False
         self._done = False
         self._fd = -1
@@ -318,37 +322,52 @@ class DirStream:
         with self._lock:
             if self._closed or self._done:
                 return False
-            self._busy = True
+            self._busy += 1
             return True
+
+    def _end(self) -> None:
+        """Leave the stream; the last worker out releases a finished stream."""
+        with self._lock:
+            self._busy -= 1
+            release = (self._closed or self._done) and not self._busy
+        if release:
+            self._release()
 
     def _open(self) -> None:
         if not self._begin():
             return
-        fd = -1
-        it: Any = None
         try:
-            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-            if self._nofollow:
-                flags |= os.O_NOFOLLOW
-            fd = os.open(self._dir, flags)
-            it = os.scandir(fd)
-        except BaseException:
-            if fd >= 0:
-                os.close(fd)
-            fd = -1
-            raise
+            with self._read_lock:
+                flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+                if self._nofollow:
+                    flags |= os.O_NOFOLLOW
+                fd = os.open(self._dir, flags)
+                try:
+                    it = os.scandir(fd)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                with self._lock:
+                    self._fd, self._it = fd, it
         finally:
-            with self._lock:
-                self._busy = False
-                self._fd = fd
-                self._it = it
-                release = self._closed
-            if release:
-                self._release()
+            self._end()
 
     def _fill(self, n: int) -> None:
         if not self._begin():
             return
+        try:
+            # A fetch abandoned by an interrupted fiber may still be running
+            # when the next one starts: they take turns on the directory.
+            with self._read_lock:
+                self._read(n)
+        finally:
+            self._end()
+
+    def _read(self, n: int) -> None:
+        with self._lock:
+            if self._closed or self._done:
+                return
+            it = self._it
         got: list[Any] = []
         done = False
         error: OSError | None = None
@@ -356,7 +375,6 @@ class DirStream:
         prefix = self._prefix
         sched_yield = os.sched_yield
         try:
-            it = self._it
             for i in range(n):
                 if not i & _YIELD_MASK:
                     sched_yield()
@@ -382,15 +400,11 @@ class DirStream:
             done = True
         finally:
             with self._lock:
-                self._busy = False
                 self._buf.extend(got)
                 if error is not None:
                     self._error = error
                 if done:
                     self._done = True
-                release = self._closed or self._done
-            if release:
-                self._release()
 
     def _release(self) -> None:
         with self._lock:
@@ -436,6 +450,6 @@ class DirStream:
                 return
             self._closed = True
             self._ready, self._buf = [], []
-            busy = self._busy
+            busy = self._busy > 0
         if not busy:
             self._release()
