@@ -336,8 +336,8 @@ class DirStream:
     def _open(self) -> None:
         if not self._begin():
             return
-        try:
-            with self._read_lock:
+        with self._read_lock:
+            try:
                 flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
                 if self._nofollow:
                     flags |= os.O_NOFOLLOW
@@ -349,19 +349,22 @@ class DirStream:
                     raise
                 with self._lock:
                     self._fd, self._it = fd, it
-        finally:
-            self._end()
+            finally:
+                self._end()
 
     def _fill(self, n: int) -> None:
         if not self._begin():
             return
-        try:
-            # A fetch abandoned by an interrupted fiber may still be running
-            # when the next one starts: they take turns on the directory.
-            with self._read_lock:
+        # A fetch abandoned by an interrupted fiber may still be running
+        # when the next one starts: they take turns on the directory, and
+        # each leaves (_end) before the next reads, so that the one that
+        # meets the end of the directory is the last out and releases it
+        # before its result reaches the engine.
+        with self._read_lock:
+            try:
                 self._read(n)
-        finally:
-            self._end()
+            finally:
+                self._end()
 
     def _read(self, n: int) -> None:
         with self._lock:
