@@ -235,14 +235,22 @@ def test_only_the_master_vm_changes_the_umask_and_the_working_directory(tmp_path
     }
 
 
-def test_cap_get_file_and_cap_set_file_are_not_available(tmp_path):
-    with pytest.raises(NotImplementedError, match="linux_capabilities"):
-        fs.cap_get_file(tmp_path)
-    with pytest.raises(NotImplementedError, match="linux_capabilities"):
-        fs.cap_set_file(tmp_path, None)
+def test_cap_set_file_and_cap_get_file(tmp_path):
+    from emilua import system
 
-
-# ---------------------------------------------------------------- paths against the disk
+    f = tmp_path / "prog"
+    f.write_bytes(b"#!/bin/sh\n")
+    with pytest.raises(OSError) as e:
+        fs.cap_get_file(f)
+    assert e.value.errno == errno.ENODATA  # no capabilities yet
+    caps = system.cap_from_text("cap_net_raw=ep")
+    fs.cap_set_file(fs.path(str(f)), caps)
+    assert fs.cap_get_file(str(f)) == caps
+    assert str(fs.cap_get_file(f)) == "cap_net_raw=ep"
+    with pytest.raises(TypeError):
+        fs.cap_set_file(f, "cap_net_raw=ep")
+    with pytest.raises(FileNotFoundError):
+        fs.cap_get_file(tmp_path / "missing")
 
 
 def test_current_working_directory_gets_and_sets(tmp_path):

@@ -70,3 +70,21 @@ def test_calls_from_many_fibers_run_side_by_side():
 
     fibers = [spawn(emilua.to_thread, meet) for _ in range(4)]
     assert len([f.join() for f in fibers]) == 4
+
+
+def test_an_interrupted_fiber_starts_no_call():
+    started = threading.Event()
+
+    reached = []
+
+    def caller():
+        # Interrupted before it ran: it runs up to its first interruption point.
+        reached.append(True)
+        with pytest.raises(FiberInterrupted):
+            emilua.to_thread(started.set)
+
+    f = spawn(caller)
+    f.interrupt()
+    f.join()
+    assert reached == [True]
+    assert emilua.to_thread(started.is_set) is False

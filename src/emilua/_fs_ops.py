@@ -30,7 +30,6 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from emilua._fiber import _proactor
 from emilua._offload import run_blocking
 
 __all__ = [
@@ -75,10 +74,9 @@ _T = TypeVar("_T")
 
 
 def _run(fn: Callable[..., _T], *args: Any) -> _T:
-    """The one place where a disk operation leaves the engine thread."""
-    # Manual, "Interruption API": an interrupted fiber starts no operation;
-    # its suspending calls raise at once.
-    _proactor().check_interruption()
+    """The one place where a disk operation leaves the engine thread.
+
+    An interrupted fiber starts no operation: run_blocking raises first."""
     return run_blocking(fn, *args)  # type: ignore[no-any-return]
 
 
@@ -456,3 +454,28 @@ class DirStream:
             busy = self._busy > 0
         if not busy:
             self._release()
+
+
+# ---------------------------------------------------------------- capabilities
+
+
+def _with_file(path: str, fn: Callable[[int], _T]) -> _T:
+    # cap_get_file(3)/cap_set_file(3) are (f)getxattr/(f)setxattr on
+    # "security.capability"; through an fd the file cannot change under us.
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        return fn(fd)
+    finally:
+        os.close(fd)
+
+
+def cap_get_file(path: str) -> Any:
+    """The capabilities of the file at *path* (cap_get_fd(3))."""
+    from emilua._core import capabilities
+
+    return _run(_with_file, path, capabilities.cap_get_fd_)
+
+
+def cap_set_file(path: str, caps: Any) -> None:
+    """Set the capabilities of the file at *path* (cap_set_fd(3))."""
+    _run(_with_file, path, caps.set_fd)

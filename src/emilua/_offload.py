@@ -163,6 +163,8 @@ def run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
     fiber = p.current_fiber
     if fiber is None:
         raise RuntimeError("a blocking call needs a fiber to park")
+    # Manual, "Interruption API": an interrupted fiber starts no operation.
+    p.check_interruption()
     call = _Call(p, fiber)
     # keepalive: another thread will wake the engine; offloaded: the engine
     # is waiting, not idle (it skips its idle-time garbage collection).

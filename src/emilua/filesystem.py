@@ -927,16 +927,17 @@ def umask(mask: int) -> int:
 
 
 def cap_get_file(p: PathLike) -> Any:
-    """Manual: "filesystem.cap_get_file" (cap_get_file(3)). Not available:
-    it returns a system.linux_capabilities, which this port lacks."""
-    raise NotImplementedError(
-        "filesystem.cap_get_file() needs system.linux_capabilities, which this port lacks"
-    )
+    """The file's capabilities, a system.linux_capabilities (manual:
+    "filesystem.cap_get_file", cap_get_file(3)). Raises OSError(ENODATA) when
+    the file has none. Interruption point."""
+    return _fs_ops.cap_get_file(native(p))
 
 
 def cap_set_file(p: PathLike, caps: Any) -> None:
-    """Manual: "filesystem.cap_set_file" (cap_set_file(3)). Not available:
-    it takes a system.linux_capabilities, which this port lacks."""
-    raise NotImplementedError(
-        "filesystem.cap_set_file() needs system.linux_capabilities, which this port lacks"
-    )
+    """Set the file's capabilities from a system.linux_capabilities (manual:
+    "filesystem.cap_set_file", cap_set_file(3)). Interruption point."""
+    from emilua._core import capabilities
+
+    if not isinstance(caps, capabilities.linux_capabilities):
+        raise TypeError("caps must be a system.linux_capabilities")
+    _fs_ops.cap_set_file(native(p), caps)
