@@ -350,6 +350,31 @@ def test_yield_lets_every_ready_fiber_run_first():
     assert log == ["a", "b", "c"]
 
 
+# ------------------------------------------------------------ park/resume
+
+
+class _Wait:
+    """A waiter of the package's protocol (suspend/wake)."""
+
+    def cancel(self, fiber):
+        return False
+
+
+def test_wake_resumes_a_fiber_parked_with_suspend():
+    p = _core.current()
+    me = p.current_fiber
+    spawn(lambda: p.wake(me)).detach()
+    p.suspend(_Wait())  # returns: the other fiber woke us
+
+
+def test_wake_of_a_fiber_that_is_not_parked_raises():
+    p = _core.current()
+    f = spawn(lambda: None)  # ready, never parked
+    with pytest.raises(RuntimeError, match="not parked"):
+        p.wake(f)
+    f.join()
+
+
 # ---------------------------------------------------------- forbid_suspend
 
 

@@ -218,7 +218,7 @@ def _offload_io(p: Any, fn: Any, fd: int, buf: Any, offset: int) -> int:
 class _File(_io.IOObject):
     """What file.random_access and file.stream share."""
 
-    __slots__ = ("_disk", "_seekable", "_nowait_read", "_nowait_write")
+    __slots__ = ("_disk", "_seekable")
 
     _advice = os.POSIX_FADV_NORMAL
 
@@ -226,8 +226,6 @@ class _File(_io.IOObject):
         super().__init__()
         self._disk = False
         self._seekable = True
-        self._nowait_read = True
-        self._nowait_write = True
         if fd is not None:
             self.assign(fd)
 
@@ -250,8 +248,6 @@ class _File(_io.IOObject):
             raise
         self._disk = disk
         self._seekable = not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode))
-        self._nowait_read = True
-        self._nowait_write = True
         self._adopt_fd(fd)
 
     def open(self, path: Any, flags: Any) -> None:
@@ -297,49 +293,27 @@ class _File(_io.IOObject):
         h = self._handle()
         p = self._p
         assert p is not None
-        if self._disk and p.backend != "io_uring":
-            n = self._read_disk(p, h, buffer, offset)
+        if self._disk:
+            # None: the backend cannot read this without waiting for the disk.
+            n = p.read_file(h, buffer, offset)
+            if n is None:
+                n = _offload_io(p, _pread_closing, h.fd, buffer, offset)
         else:
             n = p.read(h, buffer, offset)
         if n == 0 and len(buffer) > 0:
             raise EOFError("end of file")
-        return n
+        return n  # type: ignore[no-any-return]
 
     def _write(self, buffer: Any, offset: int) -> int:
         h = self._handle()
         p = self._p
         assert p is not None
-        if self._disk and p.backend != "io_uring":
-            return self._write_disk(p, h, buffer, offset)
+        if self._disk:
+            n = p.write_file(h, buffer, offset)
+            if n is None:
+                n = _offload_io(p, _pwrite_closing, h.fd, buffer, offset)
+            return n  # type: ignore[no-any-return]
         return p.write(h, buffer, offset)  # type: ignore[no-any-return]
-
-    def _read_disk(self, p: Any, h: Any, buffer: Any, offset: int) -> int:
-        p.check_interruption()
-        if self._nowait_read:
-            try:
-                return os.preadv(h.fd, [buffer], offset, os.RWF_NOWAIT)
-            except BlockingIOError:
-                pass  # the page cache does not hold it all: the disk must be waited for
-            except OSError as e:
-                if e.errno != _errno.EOPNOTSUPP:
-                    raise
-                self._nowait_read = False
-        return _offload_io(p, _pread_closing, h.fd, buffer, offset)
-
-    def _write_disk(self, p: Any, h: Any, buffer: Any, offset: int) -> int:
-        p.check_interruption()
-        if self._nowait_write:
-            try:
-                return os.pwritev(h.fd, [buffer], offset, os.RWF_NOWAIT)
-            except BlockingIOError:
-                pass
-            except OSError as e:
-                # Buffered writes: EOPNOTSUPP (ext4, tmpfs) or EINVAL
-                # (generic_write_checks_count() without FMODE_BUF_WASYNC).
-                if e.errno not in (_errno.EOPNOTSUPP, _errno.EINVAL):
-                    raise
-                self._nowait_write = False
-        return _offload_io(p, _pwrite_closing, h.fd, buffer, offset)
 
 
 class random_access(_File):
