@@ -492,10 +492,13 @@ cdef class Channel:
                 raise ChannelClosedError()
             r = box.receiver
             if r is not None:
-                # Immediate delivery: the receiver already waits.
+                # Immediate delivery: the receiver already waits. It runs
+                # before the sender continues (a rendezvous hands over, as
+                # in the manual's engine): the sender yields behind it.
                 box.receiver = None
                 r.value = copy
                 p.resume(r.fiber, r)
+                p.yield_now(f)
                 return
         op = SendOp.__new__(SendOp)
         op.msg = copy
