@@ -15,7 +15,9 @@ from posix.unistd cimport close as c_close
 
 from .scheduler cimport Fiber, Scheduler, Waiter
 from errno cimport ECANCELED
-from sys_socket cimport CMSG_DATA, CMSG_FIRSTHDR, CMSG_LEN, CMSG_NXTHDR, SCM_RIGHTS, SOL_SOCKET, cmsghdr
+from sys_socket cimport (
+    CMSG_DATA, CMSG_FIRSTHDR, CMSG_LEN, CMSG_NXTHDR, SCM_RIGHTS, SOL_SOCKET, cmsghdr,
+)
 
 import os
 

@@ -17,7 +17,9 @@ milliseconds.
 """
 
 cimport cython
-from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, Py_buffer, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport (
+    PyBUF_SIMPLE, PyBUF_WRITABLE, Py_buffer, PyBuffer_Release, PyObject_GetBuffer,
+)
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport EAGAIN, EINPROGRESS, EINTR, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, errno
 from libc.stdint cimport uint32_t, uint64_t

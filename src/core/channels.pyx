@@ -30,6 +30,7 @@ from collections import deque
 
 from .scheduler import FiberInterrupted
 
+
 class ChannelClosedError(Exception):
     """The channel (or the inbox it addresses) is closed."""
 
@@ -107,7 +108,6 @@ cdef object _copy_value(object v, set path, list moves):
 
 
 cdef object _copy_container(object v, set path, list moves):
-    cdef Py_ssize_t i, n
     t = type(v)
     # A container of leaves cannot close a cycle: copy it without bookkeeping.
     # A tuple of leaves is immutable all the way down and is shared.
@@ -616,4 +616,3 @@ cdef class Inbox:
 
 
 inbox = Inbox()
-

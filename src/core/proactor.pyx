@@ -15,7 +15,6 @@ primitives, channels, timers), so that ``emilua._core.proactor`` stays the
 one import of the package.
 """
 
-from cpython.object cimport PyObject
 from libc.errno cimport EBADF, EINVAL, errno
 from libc.string cimport memcpy, memset
 from posix.unistd cimport close as c_close
@@ -42,6 +41,13 @@ from .scheduler import (
 )
 from .sync import ConditionVariable, Mutex
 from .timers import monotonic_time
+
+__all__ = [
+    "Carrier", "Channel", "ChannelClosedError", "ConditionVariable", "DeadlockError", "Fiber",
+    "FiberInterrupted", "Handle", "Inbox", "MailboxBase", "Mutex", "NoSendersError", "Proactor",
+    "ReceiveOp", "SendOp", "Timer", "VmHooks", "copy_message", "current", "debug_build", "inbox",
+    "materialize", "monotonic_time", "raw_connect", "set_actor_hooks", "set_cleanup_runner",
+]
 
 # The classes this module also cimports are re-exported by name.
 globals().update(

@@ -20,7 +20,7 @@ and the cleanup-handler runner registered once with ``set_cleanup_runner``.
 cimport cython
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_XDECREF
-from posix.unistd cimport close as c_close, read as c_read, write as c_write
+from posix.unistd cimport close as c_close, write as c_write
 from libc.errno cimport EINVAL, errno
 from libc.stdint cimport uint64_t
 
@@ -833,7 +833,8 @@ cdef class Scheduler:
             w = f.waiter
             groups.setdefault(id(w), (w, []))[1].append(f)
             if f is self.main_fiber:
-                self.deadlock = "the main fiber waits on %r, which nothing can signal any more" % (w,)
+                self.deadlock = ("the main fiber waits on %r, which nothing can signal "
+                                 "any more" % (w,))
         for w, fibers in groups.values():
             names = ", ".join(
                 [f.id + (" (main)" if f.is_main else "") for f in fibers])

@@ -7,15 +7,16 @@ Kernel behaviour this module relies on:
 - io_uring: IORING_OP_READ/WRITE take an offset; -1 means "the file position",
   which the kernel then advances (IORING_FEAT_RW_CUR_POS, Linux 5.6). Regular
   files are read and written asynchronously by the ring itself (inline when the
-  page cache serves the request, on the kernel's io-wq workers otherwise), so
-  both file types go straight to ``Proactor.read``/``Proactor.write``.
+  page cache serves the request, on the kernel's io-wq workers otherwise).
 - epoll: regular files, block devices and directories cannot be registered
   (epoll_ctl(2) fails with EPERM: they are always "ready", yet a read may wait
   for the disk). An operation on such a file is first tried with
   preadv2/pwritev2(RWF_NOWAIT), which fails with EAGAIN instead of waiting for
   the disk (and EOPNOTSUPP where the filesystem cannot tell, as ext4 and tmpfs
   do for buffered writes). Only then is the call handed to a worker thread
-  (``emilua._offload``), the way io_uring punts to io-wq. The worker works on
+  (``emilua._offload``), the way io_uring punts to io-wq.
+- Both are behind ``Proactor.read_file``/``write_file``, which answer None
+  when the call must go to a worker; this module never asks which backend runs. The worker works on
   a duplicate of the fd, so close() or release() on the engine thread never
   leaves it with a number that a new file may already have been given.
 - Pipes, FIFOs, sockets and character devices are set O_NONBLOCK and go
