@@ -275,6 +275,8 @@ cdef class _JoinWait:
         # completed, so it returns the result and the interruption waits for
         # the next interruption point.
         if self.target.joiner is waiter and self.target.state != FIBER_DONE:
+            # Withdrawn: the target's end must not resume the joiner again.
+            self.target.joiner = None
             return True
         return False
 
