@@ -479,6 +479,19 @@ def test_send_completes_when_the_receiver_already_waits(inherit_context: bool) -
     chan.close()
 
 
+@actor_test
+def test_a_send_to_a_waiting_receiver_lets_the_receiver_run_first(capfd: Any) -> None:
+    # A rendezvous hands over: the main VM's ch.send('foo'); print('bar')
+    # prints foo (the worker's print(inbox.receive())) before bar, as the
+    # manual's engine does.
+    chan = spawn_vm(actor("printer"))
+    wait_receiving(chan)
+    chan.send("foo")
+    print("bar", flush=True)
+    chan.close()
+    assert capfd.readouterr().out.splitlines() == ["foo", "bar"]
+
+
 # ------------------------------------------------- closed inbox, dead actors
 
 

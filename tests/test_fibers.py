@@ -350,6 +350,57 @@ def test_yield_lets_every_ready_fiber_run_first():
     assert log == ["a", "b", "c"]
 
 
+# ------------------------------------------------------------ park/resume
+
+
+class _Wait:
+    """A waiter of the package's protocol (suspend/wake)."""
+
+    def cancel(self, fiber):
+        return False
+
+
+def test_wake_resumes_a_fiber_parked_with_suspend():
+    p = _core.current()
+    me = p.current_fiber
+    spawn(lambda: p.wake(me)).detach()
+    p.suspend(_Wait())  # returns: the other fiber woke us
+
+
+def test_wake_of_a_fiber_that_is_not_parked_raises():
+    p = _core.current()
+    f = spawn(lambda: None)  # ready, never parked
+    with pytest.raises(RuntimeError, match="not parked"):
+        p.wake(f)
+    f.join()
+
+
+def test_an_interrupted_join_is_not_resumed_again_when_its_target_ends():
+    p = _core.current()
+    log = []
+
+    def target():
+        p.suspend(_Wait())
+
+    def joiner():
+        with pytest.raises(emilua.FiberInterrupted):
+            b.join()
+        log.append("interrupted")
+        this_fiber.disable_interruption()  # the request stays pending
+        time.sleep(0.05)  # a later wait: only its timer ends it
+        this_fiber.restore_interruption()
+        log.append("slept")
+
+    b = spawn(target)
+    a = spawn(joiner)
+    wait_until_idle()  # b parked, a parked in b.join()
+    p.wake(b)  # b runs (and ends) before a sees its interruption
+    a.interrupt()
+    a.join()
+    b.join()
+    assert log == ["interrupted", "slept"]
+
+
 # ---------------------------------------------------------- forbid_suspend
 
 

@@ -28,7 +28,9 @@ from libc.signal cimport SIGCHLD
 from libc.stdint cimport uint64_t
 from libc.string cimport memset
 
-from linux cimport CLONE_PIDFD, SYS_clone, SYS_clone3, syscall
+from sched cimport CLONE_PIDFD
+from sys_syscall cimport SYS_clone, SYS_clone3
+from unistd cimport syscall
 
 import os
 

@@ -55,21 +55,34 @@ from posix.unistd cimport setpgid as c_setpgid
 from posix.unistd cimport setsid as c_setsid
 from posix.unistd cimport write as c_write
 
-from linux cimport (
+from errno cimport ECANCELED, EDEADLK, ENOTRECOVERABLE, ENOTSUP, EOWNERDEAD, EWOULDBLOCK
+from fcntl cimport O_ASYNC, O_LARGEFILE, O_NOATIME, O_NOFOLLOW, O_PATH, O_TMPFILE
+from grp cimport setgroups
+from linux_securebits cimport (
+    SECBIT_KEEP_CAPS, SECBIT_KEEP_CAPS_LOCKED, SECBIT_NO_CAP_AMBIENT_RAISE,
+    SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, SECBIT_NO_SETUID_FIXUP,
+    SECBIT_NO_SETUID_FIXUP_LOCKED, SECBIT_NOROOT, SECBIT_NOROOT_LOCKED,
+)
+from posix.uio cimport iovec
+from sched cimport (
     CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWTIME,
-    CLONE_NEWUSER, CLONE_NEWUTS, CMSG_DATA, CMSG_FIRSTHDR, CMSG_LEN, CMSG_NXTHDR,
-    CMSG_SPACE, ECANCELED, EDEADLK, ENOTRECOVERABLE, ENOTSUP, EOWNERDEAD, EWOULDBLOCK,
+    CLONE_NEWUSER, CLONE_NEWUTS, setns, unshare,
+)
+from sys_mount cimport (
     MNT_DETACH, MNT_EXPIRE, MNT_FORCE, MS_BIND, MS_DIRSYNC, MS_LAZYTIME, MS_MANDLOCK,
     MS_MOVE, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_NOSYMFOLLOW,
     MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_SHARED, MS_SILENT,
-    MS_SLAVE, MS_STRICTATIME, MS_SYNCHRONOUS, MS_UNBINDABLE, MSG_CMSG_CLOEXEC,
-    MSG_NOSIGNAL, O_ASYNC, O_LARGEFILE, O_NOATIME, O_NOFOLLOW, O_PATH, O_TMPFILE,
-    SCM_RIGHTS, SECBIT_KEEP_CAPS, SECBIT_KEEP_CAPS_LOCKED, SECBIT_NO_CAP_AMBIENT_RAISE,
-    SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, SECBIT_NO_SETUID_FIXUP,
-    SECBIT_NO_SETUID_FIXUP_LOCKED, SECBIT_NOROOT, SECBIT_NOROOT_LOCKED, SOL_SOCKET,
-    SYS_pivot_root, UMOUNT_NOFOLLOW, chroot, cmsghdr, fexecve, iovec, mount, msghdr,
-    recvmsg, sendmsg, setdomainname, setgroups, sethostname, setns, setresgid, setresuid,
-    syscall, umask, umount, umount2, unshare,
+    MS_SLAVE, MS_STRICTATIME, MS_SYNCHRONOUS, MS_UNBINDABLE, UMOUNT_NOFOLLOW, mount, umount,
+    umount2,
+)
+from sys_socket cimport (
+    CMSG_DATA, CMSG_FIRSTHDR, CMSG_LEN, CMSG_NXTHDR, CMSG_SPACE, MSG_CMSG_CLOEXEC,
+    MSG_NOSIGNAL, SCM_RIGHTS, SOL_SOCKET, cmsghdr, msghdr, recvmsg, sendmsg,
+)
+from sys_stat cimport umask
+from sys_syscall cimport SYS_pivot_root
+from unistd cimport (
+    chroot, fexecve, setdomainname, sethostname, setresgid, setresuid, syscall,
 )
 
 import errno as _errno_names

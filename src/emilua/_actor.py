@@ -44,9 +44,6 @@ __all__ = [
     "spawn_vm",
 ]
 
-_lock = threading.Lock()
-
-
 # Defined in the core with the message path; raised from there.
 ChannelClosedError = _core.ChannelClosedError
 NoSendersError = _core.NoSendersError
@@ -180,50 +177,9 @@ _Receive = _core.ReceiveOp
 class Mailbox(_core.MailboxBase):
     """The receiving side of a VM's inbox. Lives on the VM's proactor thread.
 
-    The message path (offer, take, receive, close) is the core's
-    ``MailboxBase``; this class counts the senders, from any thread.
+    The message path (offer, take, receive, close) and the sender count are
+    the core's ``MailboxBase``.
     """
-
-    def add_sender(self) -> None:
-        with _lock:
-            self.nsenders += 1
-            first = self.nsenders == 1
-        if first:
-            self._on_box_thread(self._senders_appeared)
-
-    def drop_sender(self) -> None:
-        with _lock:
-            self.nsenders -= 1
-            last = self.nsenders == 0
-        if last:
-            self._on_box_thread(self._senders_gone)
-
-    def _on_box_thread(self, fn: Any) -> None:
-        if _core.current() is self.p:
-            fn()
-        else:
-            try:
-                self.p.post(fn)
-            except Exception:
-                pass
-
-    def _senders_appeared(self) -> None:
-        if not self.closed and not self.kept_alive and self.nsenders > 0:
-            # Tx-channels keep the target's execution context alive (manual,
-            # "Channels and resources").
-            self.kept_alive = True
-            self.p.keepalive += 1
-
-    def _senders_gone(self) -> None:
-        if self.nsenders > 0:
-            return
-        self._release_keepalive()
-        r = self.receiver
-        if r is not None:
-            self.receiver = None
-            r.error = NoSendersError()
-            self.p.wake(r.fiber)
-        self.vm.maybe_end()
 
 
 Channel = _core.Channel
@@ -262,8 +218,12 @@ class _IdleCollector:
             gc.collect()
 
 
-class VM:
-    """An actor: a program with its own namespace, fibers and inbox."""
+class VM(_core.VmHooks):
+    """An actor: a program with its own namespace, fibers and inbox.
+
+    The core calls the hooks of ``VmHooks`` (fiber_started, fiber_done,
+    senders_gone, address) and reads ``mailbox``/``inbox_used``.
+    """
 
     _serial = 0
 
@@ -312,6 +272,9 @@ class VM:
                 self.end()
         if self.nfibers == 0:
             self.maybe_end()
+
+    def senders_gone(self) -> None:
+        self.maybe_end()
 
     def _inbox_imported(self) -> bool:
         if self.inbox_used:

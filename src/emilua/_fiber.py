@@ -164,6 +164,10 @@ def run_cleanup_handlers(handlers: list[Callable[[], Any]]) -> None:
             p.restore_interruption()
 
 
+# The core runs a finished fiber's root scope with it.
+_core.set_cleanup_runner(run_cleanup_handlers)
+
+
 def scope_cleanup_push(handler: Callable[[], Any]) -> None:
     """Register *handler* in the innermost scope of the calling fiber.
 

@@ -7,15 +7,16 @@ Kernel behaviour this module relies on:
 - io_uring: IORING_OP_READ/WRITE take an offset; -1 means "the file position",
   which the kernel then advances (IORING_FEAT_RW_CUR_POS, Linux 5.6). Regular
   files are read and written asynchronously by the ring itself (inline when the
-  page cache serves the request, on the kernel's io-wq workers otherwise), so
-  both file types go straight to ``Proactor.read``/``Proactor.write``.
+  page cache serves the request, on the kernel's io-wq workers otherwise).
 - epoll: regular files, block devices and directories cannot be registered
   (epoll_ctl(2) fails with EPERM: they are always "ready", yet a read may wait
   for the disk). An operation on such a file is first tried with
   preadv2/pwritev2(RWF_NOWAIT), which fails with EAGAIN instead of waiting for
   the disk (and EOPNOTSUPP where the filesystem cannot tell, as ext4 and tmpfs
   do for buffered writes). Only then is the call handed to a worker thread
-  (``emilua._offload``), the way io_uring punts to io-wq. The worker works on
+  (``emilua._offload``), the way io_uring punts to io-wq.
+- Both are behind ``Proactor.read_file``/``write_file``, which answer None
+  when the call must go to a worker; this module never asks which backend runs. The worker works on
   a duplicate of the fd, so close() or release() on the engine thread never
   leaves it with a number that a new file may already have been given.
 - Pipes, FIFOs, sockets and character devices are set O_NONBLOCK and go
@@ -218,7 +219,7 @@ def _offload_io(p: Any, fn: Any, fd: int, buf: Any, offset: int) -> int:
 class _File(_io.IOObject):
     """What file.random_access and file.stream share."""
 
-    __slots__ = ("_disk", "_seekable", "_nowait_read", "_nowait_write")
+    __slots__ = ("_disk", "_seekable")
 
     _advice = os.POSIX_FADV_NORMAL
 
@@ -226,8 +227,6 @@ class _File(_io.IOObject):
         super().__init__()
         self._disk = False
         self._seekable = True
-        self._nowait_read = True
-        self._nowait_write = True
         if fd is not None:
             self.assign(fd)
 
@@ -250,8 +249,6 @@ class _File(_io.IOObject):
             raise
         self._disk = disk
         self._seekable = not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode))
-        self._nowait_read = True
-        self._nowait_write = True
         self._adopt_fd(fd)
 
     def open(self, path: Any, flags: Any) -> None:
@@ -297,49 +294,27 @@ class _File(_io.IOObject):
         h = self._handle()
         p = self._p
         assert p is not None
-        if self._disk and p.backend != "io_uring":
-            n = self._read_disk(p, h, buffer, offset)
+        if self._disk:
+            # None: the backend cannot read this without waiting for the disk.
+            n = p.read_file(h, buffer, offset)
+            if n is None:
+                n = _offload_io(p, _pread_closing, h.fd, buffer, offset)
         else:
             n = p.read(h, buffer, offset)
         if n == 0 and len(buffer) > 0:
             raise EOFError("end of file")
-        return n
+        return n  # type: ignore[no-any-return]
 
     def _write(self, buffer: Any, offset: int) -> int:
         h = self._handle()
         p = self._p
         assert p is not None
-        if self._disk and p.backend != "io_uring":
-            return self._write_disk(p, h, buffer, offset)
+        if self._disk:
+            n = p.write_file(h, buffer, offset)
+            if n is None:
+                n = _offload_io(p, _pwrite_closing, h.fd, buffer, offset)
+            return n  # type: ignore[no-any-return]
         return p.write(h, buffer, offset)  # type: ignore[no-any-return]
-
-    def _read_disk(self, p: Any, h: Any, buffer: Any, offset: int) -> int:
-        p.check_interruption()
-        if self._nowait_read:
-            try:
-                return os.preadv(h.fd, [buffer], offset, os.RWF_NOWAIT)
-            except BlockingIOError:
-                pass  # the page cache does not hold it all: the disk must be waited for
-            except OSError as e:
-                if e.errno != _errno.EOPNOTSUPP:
-                    raise
-                self._nowait_read = False
-        return _offload_io(p, _pread_closing, h.fd, buffer, offset)
-
-    def _write_disk(self, p: Any, h: Any, buffer: Any, offset: int) -> int:
-        p.check_interruption()
-        if self._nowait_write:
-            try:
-                return os.pwritev(h.fd, [buffer], offset, os.RWF_NOWAIT)
-            except BlockingIOError:
-                pass
-            except OSError as e:
-                # Buffered writes: EOPNOTSUPP (ext4, tmpfs) or EINVAL
-                # (generic_write_checks_count() without FMODE_BUF_WASYNC).
-                if e.errno not in (_errno.EOPNOTSUPP, _errno.EINVAL):
-                    raise
-                self._nowait_write = False
-        return _offload_io(p, _pwrite_closing, h.fd, buffer, offset)
 
 
 class random_access(_File):

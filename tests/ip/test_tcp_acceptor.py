@@ -428,3 +428,44 @@ def test_a_connection_accepted_while_the_engine_ends_is_closed(backend):
     for obj in held:
         obj.close()
     assert _open_fds() == before
+
+
+def test_a_failing_accept_lets_the_other_fibers_run():
+    # accept() failing with EMFILE (no fd left under RLIMIT_NOFILE) suspends
+    # before it raises: a server loop that retries at once must not starve
+    # the other fibers.
+    import resource
+
+    a = listening()
+    c = pysocket.create_connection(("127.0.0.1", a.local_port))
+    progress = []
+
+    def other():
+        for i in range(3):
+            progress.append(i)
+            this_fiber.yield_()
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowest_free = os.dup(0)
+    os.close(lowest_free)
+    failures = 0
+    worker = spawn(other)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, hard))
+    try:
+        while len(progress) < 3:
+            try:
+                s = a.accept()
+            except OSError as e:
+                assert e.errno == errno.EMFILE
+                failures += 1
+            else:
+                s.close()
+                raise AssertionError("accept() got an fd above RLIMIT_NOFILE")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    worker.join()
+    assert failures >= 1
+    s = a.accept()  # the connection waited in the backlog all along
+    s.close()
+    c.close()
+    a.close()

@@ -1,14 +1,10 @@
 # The part of liburing.h (>= 2.3) that the proactor calls, with liburing's own
 # names so that `man io_uring_prep_recv` answers questions. Every function
 # reports failure as a negative errno return; none of them sets errno.
-from libc.stdint cimport uint64_t, int64_t, uint32_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from posix.types cimport sigset_t
 
-
-from kernel cimport socklen_t, sockaddr, msghdr
-
-cdef extern from "<signal.h>":
-    ctypedef struct sigset_t:
-        pass
+from sys_socket cimport msghdr, sockaddr, socklen_t
 
 cdef extern from "liburing.h" nogil:
     struct __kernel_timespec:

@@ -1,0 +1,3 @@
+from .backend import Backend
+
+class EpollBackend(Backend): ...

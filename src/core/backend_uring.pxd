@@ -1,0 +1,20 @@
+from libc.stdint cimport uint64_t
+
+from .backend cimport Backend, Handle, Op
+from .scheduler cimport Fiber
+from uring cimport io_uring, io_uring_sqe
+
+
+cdef class UringBackend(Backend):
+    cdef io_uring ring
+    cdef bint ring_ready
+    cdef uint64_t wakebuf
+    cdef bint wake_armed
+    cdef bint sig_armed
+    cdef char sigbuf[64]
+
+    cdef io_uring_sqe *get_sqe(self) except NULL
+    cdef void arm_wake(self)
+    cdef int reap(self) except -1
+    cdef void submitted(self, Op op, Handle h)
+    cdef int submit_and_park(self, Fiber f, Op op, io_uring_sqe *sqe, Handle h) except -1

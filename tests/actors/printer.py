@@ -1,0 +1,5 @@
+"""Print the first message received."""
+
+from emilua import inbox
+
+print(inbox.receive(), flush=True)
