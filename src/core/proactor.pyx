@@ -313,7 +313,10 @@ cdef class Fiber:
         OSError(EINVAL) when the handle is not joinable.
         """
         cdef Proactor p = self.proactor
-        cdef Fiber cur = p.current
+        cdef Fiber cur
+        if p is None:
+            raise TypeError("this fiber was not made by a proactor")
+        cur = p.current
         if cur is self:
             raise _oserror(EDEADLK)
         if self.joined or self.detached or self.joiner is not None:
@@ -398,6 +401,8 @@ cdef class Fiber:
 
     def _bootstrap(self):
         cdef Proactor p = self.proactor
+        if p is None:
+            raise TypeError("only its proactor starts a fiber")
         self.state = FIBER_STARTED
         try:
             if self.killed:
@@ -701,19 +706,23 @@ cdef class Proactor:
         has ended, parks in the pool until a new fiber takes this greenlet.
         """
         cdef Fiber f
-        g = getcurrent()
+        # No local holds this greenlet: a parked greenlet that referenced
+        # itself from its own frame would be a cycle the collector never
+        # frees (greenlet does not collect suspended greenlets), so a pool
+        # cleared at shutdown, or left by an ended thread, kept its greenlets
+        # and, through their frames, this proactor and its VMs.
         while True:
             f = self.current
             f._bootstrap()
             f = None                   # the pool must not keep the fiber alive
             if self.closing or len(self.idle_glets) >= GLET_POOL:
                 return
-            self.idle_glets.append(g)
+            self.idle_glets.append(getcurrent())
             glet_switch(self.hub)
             # Like a new greenlet, the next fiber starts in an empty
             # contextvars context. (Set from inside: a greenlet parked with
             # no Python frame on its stack refuses it from outside.)
-            g.gr_context = None
+            getcurrent().gr_context = None
 
     cdef int check_park(self, Fiber f) except -1:
         """The checks of every interruption point, made before it registers anything."""
@@ -881,7 +890,7 @@ cdef class Proactor:
         except Exception:
             pass
 
-    def run_root_cleanup(self, Fiber f):
+    def run_root_cleanup(self, Fiber f not None):
         from emilua._fiber import run_cleanup_handlers
         while f.scopes:
             handlers = f.scopes.pop()
@@ -2478,6 +2487,8 @@ cdef class MailboxBase:
 
     def receive(self):
         cdef Proactor p = self.p
+        if p is None:
+            raise TypeError("this mailbox has no proactor")
         return self.receive_in(p, p.current)
 
     def close(self):
@@ -2645,6 +2656,8 @@ cdef class Channel:
         return id(self._box)
 
     def __repr__(self):
+        if self._box is None:
+            return "<channel to nothing>"
         return "<channel to %r>" % (self._box.vm,)
 
     def __reduce__(self):
