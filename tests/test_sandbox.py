@@ -15,6 +15,7 @@ away from its inbox, "immediate" sends while it waits in ``receive()``.
 
 from __future__ import annotations
 
+import ast
 import errno
 import math
 import os
@@ -1021,6 +1022,38 @@ def test_the_manual_full_example_prints_its_host_name(backend: str) -> None:
     out = run_cli([], "examples/sandbox_demo.py", backend)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "mycoolhostname\n"
+
+
+def test_the_full_example_leaks_no_fd_into_its_guest_and_leaves_no_mount_point(
+    backend: str,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMILUA_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "emilua", f"--backend={backend}", "examples/sandbox_demo.py"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**env, "EMILUA_DEMO_VERBOSE": "1"},
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    name, report = out.stdout.splitlines()
+    assert name == "mycoolhostname"
+    answer = ast.literal_eval(report)
+    # "/" holds what the script made: proc, tmp and the program; no /mnt.
+    assert answer["root"] == "app.py proc tmp"
+    fds = dict(item.split("=", 1) for item in answer["fds"].split())
+    assert {"0", "1", "2"} <= set(fds)
+    extra = {int(fd): t for fd, t in fds.items() if int(fd) > 2}
+    # Beyond the standard streams: the guest's inbox socket, the address it
+    # was sent, and its engine's own descriptors (the proactor's eventfd,
+    # ring or epoll instance, and signal wakeup pipe). Nothing the init.script
+    # opened (id maps, namespace fds, /app.py) and no file at all.
+    sockets = [t for t in extra.values() if t.startswith("socket:")]
+    assert len(sockets) == 2, extra
+    engine = [t for t in extra.values() if not t.startswith("socket:")]
+    assert all(t.startswith(("anon_inode:", "pipe:")) for t in engine), extra
+    assert not any(t.startswith("/") for t in extra.values()), extra
 
 
 # uid 0 with no capability but CAP_SETFCAP, which Linux (>= 5.12) requires
