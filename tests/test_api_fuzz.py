@@ -53,15 +53,18 @@ values = st.recursive(
         st.builds(bytearray, st.binary(max_size=4)),
         st.builds(memoryview, st.binary(max_size=4)),
     ),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
     max_leaves=4,
 )
 
 SPAN_METHODS = [
-    "slice", "copy", "append", "starts_with", "ends_with", "find", "rfind",
-    "find_first_of", "find_first_not_of", "find_last_of", "find_last_not_of",
-    "trimmed", "__getitem__", "__setitem__", "__delitem__", "__contains__",
-    "__bytes__", "__len__", "__eq__", "__lt__", "__init__", "__iter__",
+    *("slice", "copy", "append", "starts_with", "ends_with", "find", "rfind"),
+    *("find_first_of", "find_first_not_of", "find_last_of", "find_last_not_of"),
+    *("trimmed", "__getitem__", "__setitem__", "__delitem__", "__contains__"),
+    *("__bytes__", "__len__", "__eq__", "__lt__", "__init__", "__iter__"),
 ]
 
 

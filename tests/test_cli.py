@@ -405,9 +405,10 @@ def test_the_supervisor_ends_quietly_when_the_program_is_killed(tmp_path, backen
     prog = program(
         tmp_path,
         """
-        import os, signal
+        import os, signal, sys
         from emilua import _supervisor
         print(_supervisor.pid(), flush=True)
+        sys.stdin.readline()  # the test holds a pidfd of the supervisor now
         os.kill(os.getpid(), signal.SIGKILL)
         """,
     )
@@ -415,13 +416,13 @@ def test_the_supervisor_ends_quietly_when_the_program_is_killed(tmp_path, backen
         emilua_cmd(backend, prog),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
         text=True,
     )
     sup = int(proc.stdout.readline())
     pidfd = os.pidfd_open(sup)
     try:
-        out, err = proc.communicate(timeout=TIMEOUT)  # EOF once the supervisor closed them
+        out, err = proc.communicate("go\n", timeout=TIMEOUT)  # EOF once the supervisor closed them
         assert select.select([pidfd], [], [], TIMEOUT)[0] == [pidfd]
     finally:
         os.close(pidfd)
