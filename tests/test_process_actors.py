@@ -112,8 +112,15 @@ def wait_exit(pidfd: int) -> None:
 
 
 def pidfd_of(chan: ProcessChannel) -> int:
-    """A pidfd of our own for the process behind *chan* (to close)."""
-    return os.pidfd_open(chan.child_pid)
+    """A pidfd of our own for the process behind *chan* (to close).
+
+    A duplicate of the engine's pidfd, opened when the process was spawned:
+    pidfd_open(child_pid) fails with ESRCH once the supervisor has reaped an
+    actor that already ended (and could name another process after that).
+    """
+    child = chan._spawned()
+    assert child.pidfd >= 0
+    return os.dup(child.pidfd)
 
 
 def reap_process_actors() -> None:
