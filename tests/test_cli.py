@@ -3,6 +3,7 @@
 # backend of the test; the echo server is exercised from this engine.
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -480,3 +481,100 @@ def test_an_inherited_ignored_sigint_stays_ignored(tmp_path, backend):
             p.wait()
         for f in (p.stdin, p.stdout, p.stderr):
             f.close()
+
+
+# ------------------------------------------------------------ the supervisor
+
+
+def test_the_supervisor_is_reaped_at_exit_with_no_resource_warning(tmp_path, backend):
+    # Under -X dev an unreaped child process is a ResourceWarning at exit;
+    # a process actor makes the supervisor fork too.
+    prog = program(
+        tmp_path,
+        """
+        from emilua import inbox, spawn_vm
+        ch = spawn_vm(__file__.replace("prog.py", "guest.py"), subprocess=True)
+        ch.send(inbox)
+        print(inbox.receive())
+        """,
+    )
+    program(tmp_path, "from emilua import inbox\ninbox.receive().send('bye')\n", "guest.py")
+    cmd = [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", *emilua_cmd(backend)[1:]]
+    out = subprocess.run(
+        [*cmd, prog], capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "bye\n"
+    assert "Warning" not in out.stderr, out.stderr
+    assert out.stderr == ""
+
+
+def test_the_supervisor_ends_quietly_when_the_program_dies_of_a_broken_pipe(tmp_path, backend):
+    prog = program(
+        tmp_path,
+        """
+        import os, sys
+        from emilua import _supervisor
+        report = int(sys.argv[1])
+        os.write(report, b"%d\\n" % _supervisor.pid())
+        os.close(report)
+        while True:
+            print("line")
+        """,
+    )
+    r, w = os.pipe()
+    report_r, report_w = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "dev", *emilua_cmd(backend)[1:], prog, str(report_w)],
+        stdout=w,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        pass_fds=[report_w],
+        text=True,
+    )
+    os.close(w)
+    os.close(report_w)
+    with os.fdopen(report_r) as report:
+        sup = int(report.readline())
+    pidfd = os.pidfd_open(sup)
+    os.close(r)  # the reader goes away: the program's next print raises EPIPE
+    try:
+        _, err = proc.communicate(timeout=TIMEOUT)  # EOF once the supervisor closed it too
+        # The supervisor ends with the program (its pidfd reads as ready).
+        assert select.select([pidfd], [], [], TIMEOUT)[0] == [pidfd]
+    finally:
+        os.close(pidfd)
+    assert proc.returncode == 1
+    # The program's own error, once; nothing from the supervisor.
+    assert err.count("BrokenPipeError") == 1, err
+    assert "JSONDecodeError" not in err and "_supervisor.py" not in err, err
+    assert "ResourceWarning" not in err, err
+
+
+def test_the_supervisor_ends_quietly_when_the_program_is_killed(tmp_path, backend):
+    prog = program(
+        tmp_path,
+        """
+        import os, signal, sys
+        from emilua import _supervisor
+        print(_supervisor.pid(), flush=True)
+        sys.stdin.readline()  # the test holds a pidfd of the supervisor now
+        os.kill(os.getpid(), signal.SIGKILL)
+        """,
+    )
+    proc = subprocess.Popen(
+        emilua_cmd(backend, prog),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        text=True,
+    )
+    sup = int(proc.stdout.readline())
+    pidfd = os.pidfd_open(sup)
+    try:
+        out, err = proc.communicate("go\n", timeout=TIMEOUT)  # EOF once the supervisor closed them
+        assert select.select([pidfd], [], [], TIMEOUT)[0] == [pidfd]
+    finally:
+        os.close(pidfd)
+    assert proc.returncode == -signal.SIGKILL
+    assert err == "", err

@@ -472,6 +472,17 @@ def test_received_byte_count_rules_over_buffer_size():
         codec.decode_received(GOOD, MESSAGE_SIZE + 1, 0, [])
 
 
+@pytest.mark.parametrize("nbytes", [-1, -2, -(2**40)])
+def test_negative_received_byte_count_is_rejected_and_closes_the_fds(nbytes, pipe):
+    # A failed recvmsg(2) returns -1: there is no message to decode, not a
+    # whole buffer's worth of one.
+    fds = dups(2, pipe[1])
+    with pytest.raises(ValueError, match="negative"):
+        codec.decode_received(GOOD, nbytes, 0, fds)
+    for fd in fds:
+        assert not is_open(fd)
+
+
 @pytest.mark.parametrize("flag", [socket.MSG_TRUNC, socket.MSG_CTRUNC])
 def test_truncation_flags_are_rejected(flag, pipe):
     reject(GOOD, nbytes=MESSAGE_SIZE, flags=flag)
@@ -936,3 +947,24 @@ def test_recv_messages_reports_eof_when_the_peer_is_gone(seqpacket):
     got = codec.recv_messages(b)
     assert got[0] is True
     assert isinstance(got[-1], EOFError)
+
+
+def test_a_descriptor_stays_open_after_a_send_and_its_sender_closes_it(seqpacket):
+    # As for a file_descriptor sent to an actor: the message carries a
+    # duplicate, the sender's box stays open and is the sender's to close.
+    a, b = seqpacket
+    r, w = os.pipe2(os.O_CLOEXEC)
+    box = FileDescriptor(w)
+    try:
+        codec.send_message(a, {"fd": box})
+        assert not box.closed
+        got = codec.recv_message(b)["fd"]
+        assert isinstance(got, FileDescriptor) and got.fileno() != box.fileno()
+        os.write(box.fileno(), b"x")
+        os.write(got.fileno(), b"y")
+        got.close()
+        box.close()
+        assert os.read(r, 16) == b"xy"
+        assert os.read(r, 16) == b""  # every copy of the write end is closed
+    finally:
+        os.close(r)

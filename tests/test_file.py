@@ -10,7 +10,7 @@ import pytest
 from helpers import wait_until_idle
 
 from emilua import FiberInterrupted, file, spawn, stream, this_fiber
-from emilua.byte_span import byte_span
+from emilua.byte_span import append, byte_span
 from emilua.file_descriptor import file_descriptor
 
 RW_CREATE = file.open_flag.read_write | file.open_flag.create
@@ -202,7 +202,7 @@ def test_paths_may_be_str_bytes_or_path_like(tmp_path):
 def test_write_then_read_back_at_offsets(tmp_path):
     f = opened(file.random_access, tmp_path / "r")
     assert f.write_some_at(0, b"hello") == 5
-    assert f.write_some_at(10, byte_span.append("world")) == 5
+    assert f.write_some_at(10, append("world")) == 5
     assert f.size == 15
     assert read_at(f, 0, 15) == b"hello\0\0\0\0\0world"  # the gap reads as zeroes
     assert read_at(f, 2, 3) == b"llo"

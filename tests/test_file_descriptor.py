@@ -21,9 +21,42 @@ def pipe_fds() -> tuple[int, file_descriptor]:
     return r, file_descriptor._adopt(w)
 
 
-def test_cannot_be_created_directly():
+def test_wraps_an_int_and_takes_ownership_of_it():
+    r, w = os.pipe()
+    fd = file_descriptor(w)
+    assert number(fd) == w  # the same number: wrapped, not duplicated
+    os.write(number(fd), b"owned")
+    fd.close()  # the object closes it; the caller no longer may
+    with pytest.raises(OSError) as e:
+        os.fstat(w)
+    assert e.value.errno == errno.EBADF
+    assert os.read(r, 16) == b"owned"
+    assert os.read(r, 16) == b""
+    os.close(r)
+
+
+@pytest.mark.parametrize("bad", [None, "3", 1.0, b"\x03"])
+def test_wrapping_a_non_int_raises_type_error(bad):
+    with pytest.raises(TypeError):
+        file_descriptor(bad)
     with pytest.raises(TypeError):
         file_descriptor()
+
+
+@pytest.mark.parametrize("bad", [-1, 2**31, 2**64])
+def test_wrapping_a_number_that_is_no_open_fd_raises_ebadf(bad):
+    with pytest.raises(OSError) as e:
+        file_descriptor(bad)
+    assert e.value.errno == errno.EBADF
+
+
+def test_wrapping_a_closed_fd_raises_ebadf():
+    r, w = os.pipe()
+    os.close(w)
+    with pytest.raises(OSError) as e:
+        file_descriptor(w)
+    assert e.value.errno == errno.EBADF
+    os.close(r)
 
 
 def test_str_is_the_dev_fd_path():

@@ -112,8 +112,15 @@ def wait_exit(pidfd: int) -> None:
 
 
 def pidfd_of(chan: ProcessChannel) -> int:
-    """A pidfd of our own for the process behind *chan* (to close)."""
-    return os.pidfd_open(chan.child_pid)
+    """A pidfd of our own for the process behind *chan* (to close).
+
+    A duplicate of the engine's pidfd, opened when the process was spawned:
+    pidfd_open(child_pid) fails with ESRCH once the supervisor has reaped an
+    actor that already ended (and could name another process after that).
+    """
+    child = chan._spawned()
+    assert child.pidfd >= 0
+    return os.dup(child.pidfd)
 
 
 def reap_process_actors() -> None:
@@ -388,13 +395,12 @@ def test_every_plain_leaf_kind_arrives(delivery: str) -> None:
 
 
 @process_test
-def test_a_file_descriptor_is_moved_and_arrives(delivery: str) -> None:
+def test_a_file_descriptor_arrives_and_the_sender_keeps_its_copy(delivery: str) -> None:
     out = Pipe()
     try:
         with mirror(delivery) as m:
             (back,) = m.send_all([{"fd": out.w, "n": 1}])
-            with pytest.raises(OSError):
-                out.w._fileno()  # moved: closed here once sent
+            out.w.close()  # still the sender's: it closes without EBADF
             assert back["n"] == 1.0
             fd = back["fd"]
             assert isinstance(fd, file_descriptor)
@@ -932,7 +938,10 @@ def test_closing_the_inbox_closes_the_descriptors_of_read_ahead_messages() -> No
     try:
         ch = process(program("fd_holder"))
         before = fd_snapshot()
-        ch.send({"reply": inbox, "n": n, "gate": file_descriptor._adopt(r), "report": report.w})
+        gate_r = file_descriptor._adopt(r)
+        ch.send({"reply": inbox, "n": n, "gate": gate_r, "report": report.w})
+        gate_r.close()  # the actor has its own copies now
+        report.w.close()
         assert report.read(4) == b"sent"
         first = inbox.receive()
         assert first["i"] == 0

@@ -15,6 +15,7 @@ away from its inbox, "immediate" sends while it waits in ``receive()``.
 
 from __future__ import annotations
 
+import ast
 import errno
 import math
 import os
@@ -59,7 +60,7 @@ def guest(name: str) -> str:
 
 class Pipe:
     """A pipe: ``r`` a raw fd the test reads through the engine, ``w`` a
-    file_descriptor to hand to a sandbox (moved when sent)."""
+    file_descriptor to hand to a sandbox (the sender keeps its copy)."""
 
     def __init__(self) -> None:
         r, w = os.pipe2(os.O_CLOEXEC)
@@ -74,7 +75,10 @@ class Pipe:
         return bytes(buf[:n])
 
     def read_all(self) -> bytes:
-        """Everything until EOF (every copy of the write end is closed)."""
+        """Everything until EOF (every copy of the write end is closed, ours
+        first: sending ``w`` to an actor leaves it open here)."""
+        if self.w._fd >= 0:
+            self.w.close()
         chunks = []
         while chunk := self.read():
             chunks.append(chunk)
@@ -442,14 +446,17 @@ def test_the_guest_answers_arrive_at_our_inbox(delivery: str) -> None:
         done.close()
 
 
-def test_a_file_descriptor_is_moved_into_the_sandbox() -> None:
+def test_a_file_descriptor_sent_into_the_sandbox_stays_the_senders_to_close() -> None:
+    # The reference engine's own test: send a pipe's write end into a sandbox,
+    # close it in the host, and the guest still writes through its copy.
     out = Pipe()
     try:
         ch = spawn_vm(guest("echo"), linux_namespaces={})
         ch.send(inbox)
         ch.send({"fd": out.w, "n": 1})
-        with pytest.raises(OSError):
-            out.w._fileno()  # moved: closed here once sent
+        out.w.close()  # the sender's copy: still open, closed once, here
+        with pytest.raises(OSError, match=r"Errno 9\]"):
+            out.w.close()
         assert inbox.receive() == {"fd": "<file_descriptor>", "n": 1.0}
         assert out.read_all() == b"from the guest"
     finally:
@@ -1017,6 +1024,38 @@ def test_the_manual_full_example_prints_its_host_name(backend: str) -> None:
     assert out.stdout == "mycoolhostname\n"
 
 
+def test_the_full_example_leaks_no_fd_into_its_guest_and_leaves_no_mount_point(
+    backend: str,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMILUA_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "emilua", f"--backend={backend}", "examples/sandbox_demo.py"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**env, "EMILUA_DEMO_VERBOSE": "1"},
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    name, report = out.stdout.splitlines()
+    assert name == "mycoolhostname"
+    answer = ast.literal_eval(report)
+    # "/" holds what the script made: proc, tmp and the program; no /mnt.
+    assert answer["root"] == "app.py proc tmp"
+    fds = dict(item.split("=", 1) for item in answer["fds"].split())
+    assert {"0", "1", "2"} <= set(fds)
+    extra = {int(fd): t for fd, t in fds.items() if int(fd) > 2}
+    # Beyond the standard streams: the guest's inbox socket, the address it
+    # was sent, and its engine's own descriptors (the proactor's eventfd,
+    # ring or epoll instance, and signal wakeup pipe). Nothing the init.script
+    # opened (id maps, namespace fds, /app.py) and no file at all.
+    sockets = [t for t in extra.values() if t.startswith("socket:")]
+    assert len(sockets) == 2, extra
+    engine = [t for t in extra.values() if not t.startswith("socket:")]
+    assert all(t.startswith(("anon_inode:", "pipe:")) for t in engine), extra
+    assert not any(t.startswith("/") for t in extra.values()), extra
+
+
 # uid 0 with no capability but CAP_SETFCAP, which Linux (>= 5.12) requires
 # to map uid 0 into a user namespace; the only uid this machine's Python can
 # run as may be 0. Creating any namespace but a user namespace needs
@@ -1037,4 +1076,8 @@ def test_an_unprivileged_program_sandboxes_through_a_user_namespace(backend: str
     lines = out.stdout.splitlines()
     assert lines[0] == f"CapEff {1 << CAP_SETFCAP:016x}"
     assert lines[1] == "without new_user: PermissionError EPERM"
-    assert lines[2] == "mycoolhostname"
+    # The errno is printed once, by OSError itself.
+    assert lines[2] == (
+        "message: [Errno 1] creating the sandbox's namespaces: Operation not permitted"
+    )
+    assert lines[3] == "mycoolhostname"

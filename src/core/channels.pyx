@@ -404,6 +404,8 @@ cdef class MailboxBase:
 
     def receive(self):
         cdef Scheduler p = self.p
+        if p is None:
+            raise TypeError("this mailbox has no proactor")
         return self.receive_in(p, p.current)
 
     def close(self):
@@ -572,6 +574,8 @@ cdef class Channel:
         return id(self._box)
 
     def __repr__(self):
+        if self._box is None:
+            return "<channel to nothing>"
         return "<channel to %r>" % (self._box.vm,)
 
     def __reduce__(self):

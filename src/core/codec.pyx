@@ -722,7 +722,8 @@ cdef Py_ssize_t collect_rights(const void *control, size_t controllen,
     return n
 
 
-cdef Py_ssize_t take_fd_list(object fds, int *out, Py_ssize_t cap) except -1:
+cdef Py_ssize_t take_fd_list(object fds, int *out, Py_ssize_t cap,
+                             bint close_all=False) except -1:
     """Copy a Python sequence of received descriptors into out[0:cap].
 
     The caller hands over ownership even if this fails: every valid entry is
@@ -741,16 +742,22 @@ cdef Py_ssize_t take_fd_list(object fds, int *out, Py_ssize_t cap) except -1:
             numbers.append(n)
         else:
             bad = item
-    if bad is not None or len(numbers) > cap:
+    if close_all or bad is not None or len(numbers) > cap:
         for n in numbers:
             close(n)
         if bad is not None:
             raise ValueError(f"not a file descriptor: {bad!r}")
+        if close_all:
+            return 0
         raise MessageError(f"{len(numbers)} descriptors arrived; a message "
                            f"references at most {cap}")
     for i in range(len(numbers)):
         out[i] = numbers[i]
     return len(numbers)
+
+
+# decode_buffer()'s nbytes for "all of the buffer" (decode() has no count).
+cdef Py_ssize_t WHOLE_BUFFER = -1
 
 
 cdef object decode_buffer(object buffer, Py_ssize_t nbytes, int msg_flags, object fds):
@@ -763,7 +770,7 @@ cdef object decode_buffer(object buffer, Py_ssize_t nbytes, int msg_flags, objec
         close_fds(cfds, nfds)
         raise
     try:
-        if nbytes < 0:
+        if nbytes == WHOLE_BUFFER:
             nbytes = view.len
         elif nbytes > view.len:
             close_fds(cfds, nfds)
@@ -786,7 +793,7 @@ def decode(data, fds=()):
     FileDescriptor, ActorAddress, or a dict of str to those.
     Raises MessageError for anything but the canonical encoding of a value.
     """
-    return decode_buffer(data, -1, 0, fds)
+    return decode_buffer(data, WHOLE_BUFFER, 0, fds)
 
 
 def decode_received(buffer, Py_ssize_t nbytes, int msg_flags, fds):
@@ -795,8 +802,13 @@ def decode_received(buffer, Py_ssize_t nbytes, int msg_flags, fds):
     *buffer* is the receive buffer (at least *nbytes* long), *nbytes* the
     return value, *msg_flags* the msghdr's flags (MSG_TRUNC and MSG_CTRUNC
     reject the message), *fds* the SCM_RIGHTS descriptors. Ownership of *fds*
-    and the result are as for decode().
+    and the result are as for decode(). Raises ValueError when *nbytes* is
+    negative (recvmsg(2) failed: there is no message) or exceeds the buffer.
     """
+    if nbytes < 0:
+        # The descriptors are this call's to close, whatever the outcome.
+        take_fd_list(fds, NULL, 0, True)
+        raise ValueError(f"nbytes ({nbytes}) is negative: no message was received")
     return decode_buffer(buffer, nbytes, msg_flags, fds)
 
 

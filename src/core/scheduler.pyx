@@ -144,8 +144,11 @@ cdef class Fiber:
         OSError(EINVAL) when the handle is not joinable.
         """
         cdef Scheduler p = self.proactor
-        cdef Fiber cur = p.current
+        cdef Fiber cur
         cdef _JoinWait w
+        if p is None:
+            raise TypeError("this fiber was not made by a proactor")
+        cur = p.current
         if cur is self:
             raise _oserror(EDEADLK)
         if self.joined or self.detached or self.joiner is not None:
@@ -231,6 +234,8 @@ cdef class Fiber:
 
     def _bootstrap(self):
         cdef Scheduler p = self.proactor
+        if p is None:
+            raise TypeError("only its proactor starts a fiber")
         self.state = FIBER_STARTED
         try:
             if self.killed:
@@ -469,19 +474,23 @@ cdef class Scheduler:
         has ended, parks in the pool until a new fiber takes this greenlet.
         """
         cdef Fiber f
-        g = getcurrent()
+        # No local holds this greenlet: a parked greenlet that referenced
+        # itself from its own frame would be a cycle the collector never
+        # frees (greenlet does not collect suspended greenlets), so a pool
+        # cleared at shutdown, or left by an ended thread, kept its greenlets
+        # and, through their frames, this proactor and its VMs.
         while True:
             f = self.current
             f._bootstrap()
             f = None                   # the pool must not keep the fiber alive
             if self.closing or len(self.idle_glets) >= GLET_POOL:
                 return
-            self.idle_glets.append(g)
+            self.idle_glets.append(getcurrent())
             glet_switch(self.hub)
             # Like a new greenlet, the next fiber starts in an empty
             # contextvars context. (Set from inside: a greenlet parked with
             # no Python frame on its stack refuses it from outside.)
-            g.gr_context = None
+            getcurrent().gr_context = None
 
     cdef int check_park(self, Fiber f) except -1:
         """The checks of every interruption point, made before it registers anything."""
@@ -631,7 +640,7 @@ cdef class Scheduler:
         except Exception:
             pass
 
-    def run_root_cleanup(self, Fiber f):
+    def run_root_cleanup(self, Fiber f not None):
         while f.scopes:
             handlers = f.scopes.pop()
             _run_cleanup_handlers(handlers)

@@ -507,6 +507,9 @@ def _spawn_thread(
 
     t = threading.Thread(target=thread_main, name=f"emilua-vm-{target}", daemon=False)
     t.start()
+    # Threads that have ended need no join: a program spawning thread actors
+    # for ever keeps only the live ones here.
+    _threads[:] = [x for x in _threads if x.is_alive()]
     _threads.append(t)
     ready.wait()
     result = box.pop()

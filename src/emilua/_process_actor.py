@@ -144,12 +144,13 @@ def _check_message(msg: Any) -> None:
         codec.encode(_probe_leaf(msg))
 
 
-def _to_wire(msg: Any, moved: list[file_descriptor]) -> Any:
+def _to_wire(msg: Any) -> Any:
     def leaf(v: Any) -> Any:
         if isinstance(v, (ProcessChannel, _actor.Channel)) or v is _actor.inbox:
             return _address_of(v)
         if isinstance(v, file_descriptor):
-            moved.append(v)
+            # The receiver gets a duplicate; the sender keeps its own copy
+            # (the reference engine's behaviour; docs/divergences.md).
             return codec.FileDescriptor(os.dup(v._fileno()))
         return v
 
@@ -219,7 +220,8 @@ class ProcessChannel:
         """Send *msg* (one leaf or a flat dict of leaves). Interruption point.
 
         Leaves: bool, int, float, str (at most 255 UTF-8 bytes),
-        file_descriptor (moved: closed here once sent), a channel or the
+        file_descriptor (the receiver gets a duplicate: the sender's copy
+        stays open and is the sender's to close), a channel or the
         inbox (sent as a new address). A dict has 1 to 20 members and str
         keys of at most 255 bytes. An invalid message raises TypeError or
         ValueError before anything is created or sent; a closed or dead peer
@@ -237,8 +239,7 @@ class ProcessChannel:
             except TypeError:
                 pass
         _check_message(msg)
-        moved: list[file_descriptor] = []
-        wire = _to_wire(msg, moved)
+        wire = _to_wire(msg)
         try:
             data, fds = codec.encode(wire)
             h = self._handle(p)
@@ -261,8 +262,6 @@ class ProcessChannel:
                     raise
         finally:
             _close_leaves(wire)
-        for fd in moved:
-            fd.close()
 
     @staticmethod
     def _send_plain(p: Any, h: Any, msg: Any) -> None:

@@ -42,6 +42,7 @@ than a plain process actor only when it has a PID 1.
 from __future__ import annotations
 
 import array
+import atexit
 import errno
 import fcntl
 import gc
@@ -63,6 +64,8 @@ _MAX_FDS = 8
 _ctl: socket.socket | None = None
 _proc: subprocess.Popen[bytes] | None = None
 _lock = threading.Lock()
+# Whether an actor was detached: the supervisor then outlives the program.
+_detached = False
 
 
 def send_fds(sock: socket.socket, data: bytes, fds: list[int]) -> None:
@@ -104,6 +107,28 @@ def start() -> None:
         finally:
             theirs.close()
         _ctl = ours
+        atexit.register(_stop)
+
+
+def _stop() -> None:
+    """At exit: let the supervisor go (EOF on its control socket) and reap it.
+
+    It kills the actors that were not detached and ends once they have; a
+    supervisor that detached actors depend on stays (their PDEATHSIG points
+    at it) and is reaped by whoever inherits it, so it is not waited for.
+    """
+    global _ctl
+    with _lock:
+        ctl, _ctl = _ctl, None
+    if ctl is None or _proc is None:
+        return
+    ctl.close()
+    if not _detached:
+        _proc.wait()
+    else:
+        # Not ours to wait for any more; Popen must not report it as a
+        # child left running.
+        _proc.returncode = 0
 
 
 def request(msg: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:
@@ -112,18 +137,26 @@ def request(msg: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[i
     The supervisor answers at once (it only forks), so a blocking exchange
     costs about as much as a fork; it runs off the engine's hot path.
     """
+    global _detached
     start()
-    assert _ctl is not None
+    if msg.get("op") == "detach":
+        _detached = True  # from now on the supervisor may outlive us
     with _lock:
+        if _ctl is None:
+            raise RuntimeError("the supervisor was stopped (the program is exiting)")
         send_fds(_ctl, json.dumps(msg).encode(), fds)
         data, rfds = recv_fds(_ctl)
+    if not data:
+        raise RuntimeError("the supervisor has ended")
     reply = json.loads(data)
     if "error" in reply:
         for fd in rfds:
             os.close(fd)
         code = reply.get("errno", 0)
         if code:
-            raise OSError(code, reply["error"])
+            # The message is the supervisor's strerror-like text: OSError
+            # prints the errno in front of it, once.
+            raise OSError(code, reply["error"], *reply.get("filename", ()))
         raise RuntimeError(reply["error"])
     return reply, rfds
 
@@ -207,6 +240,9 @@ def serve(ctl_fd: int) -> None:
     gc.freeze()
     signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's ^C is for the program
+    # The program going away (exit, crash, SIGKILL) shows as EOF or an error
+    # on the control socket, in recv or in the reply's send: either ends the
+    # loop quietly, and the supervisor shuts down.
     while True:
         try:
             data, fds = recv_fds(ctl)
@@ -217,14 +253,17 @@ def serve(ctl_fd: int) -> None:
         _reap()
         rfds: list[int] = []
         try:
-            req = json.loads(data)
-            reply, rfds = _handle(req, fds)
-        except OSError as e:
-            send_fds(ctl, json.dumps({"error": str(e), "errno": e.errno or 0}).encode(), [])
-        except Exception as e:
-            send_fds(ctl, json.dumps({"error": repr(e), "errno": 0}).encode(), [])
-        else:
+            try:
+                req = json.loads(data)
+                reply, rfds = _handle(req, fds)
+            except OSError as e:
+                reply = _error_reply(e)
+                rfds = []
+            except Exception as e:
+                reply = {"error": repr(e), "errno": 0}
             send_fds(ctl, json.dumps(reply).encode(), rfds)
+        except OSError:
+            break  # the program is gone: nobody reads the reply
         finally:
             for fd in fds + rfds:
                 try:
@@ -232,6 +271,18 @@ def serve(ctl_fd: int) -> None:
                 except OSError:
                     pass
     _shutdown()
+
+
+def _error_reply(e: OSError) -> dict[str, Any]:
+    """The reply for an OSError: its errno, and its message without the
+    "[Errno N]" that OSError's str() puts in front (the program's OSError
+    adds its own)."""
+    if not e.errno:
+        return {"error": str(e), "errno": 0}
+    reply: dict[str, Any] = {"error": e.strerror or os.strerror(e.errno), "errno": e.errno}
+    if e.filename is not None and isinstance(e.filename, str):
+        reply["filename"] = [e.filename]
+    return reply
 
 
 def _handle(req: dict[str, Any], fds: list[int]) -> tuple[dict[str, Any], list[int]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno as _errno
+import fcntl
+import operator
 import os
 from typing import Any
 
@@ -10,15 +12,32 @@ __all__ = ["file_descriptor"]
 
 
 class file_descriptor:
-    """An fd the program owns. It cannot be created from an int by user code;
+    """An fd the program owns, closed by close() or by the GC.
+
     IO objects hand it out (``release()``) and take it (``assign()``).
+    ``file_descriptor(fd)`` wraps an int fd the caller owns: ownership passes
+    to the new object, which closes the fd; the caller must not close it or
+    wrap it again (pass ``os.dup(fd)`` to keep a copy). The manual has no
+    such constructor (docs/divergences.md, "file_descriptor").
+
+    Sent to an actor in another process, the receiver gets a duplicate and
+    the sender keeps this one, open, to close as it likes.
     """
 
     __slots__ = ("_fd", "__weakref__")
     _fd: int
 
-    def __init__(self) -> None:
-        raise TypeError("file_descriptor cannot be created directly")
+    def __init__(self, fd: int) -> None:
+        """Take ownership of *fd*. Raises TypeError for a non-int and
+        OSError(EBADF) when *fd* is not an open descriptor."""
+        fd = operator.index(fd)
+        if fd < 0:
+            raise OSError(_errno.EBADF, os.strerror(_errno.EBADF))
+        try:
+            fcntl.fcntl(fd, fcntl.F_GETFD)  # EBADF for a closed or huge number
+        except OverflowError:
+            raise OSError(_errno.EBADF, os.strerror(_errno.EBADF)) from None
+        self._fd = fd
 
     @classmethod
     def _adopt(cls, fd: int) -> file_descriptor:

@@ -17,6 +17,7 @@ try:
     spawn_vm(__file__, linux_namespaces={"new_net": True})
 except OSError as e:
     print("without new_user:", type(e).__name__, errno.errorcode[e.errno])
+    print("message:", e)
 else:
     print("without new_user: no error")
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
