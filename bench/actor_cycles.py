@@ -87,14 +87,18 @@ def main() -> None:
 
     _supervisor.start()
     kinds = ["thread", "sandbox"] if args.kind == "both" else [args.kind]
-    print("| actor | cycles | RSS after warm-up KiB | RSS at end KiB | growth KiB "
-          f"| ms/cycle, first {args.window} | ms/cycle, last {args.window} |")
+    print(
+        "| actor | cycles | RSS after warm-up KiB | RSS at end KiB | growth KiB "
+        f"| ms/cycle, first {args.window} | ms/cycle, last {args.window} |"
+    )
     print("|---|---|---|---|---|---|---|")
     for kind in kinds:
-        r: dict[str, float] = {}
-        emilua.run(lambda k=kind: r.update(measure(k, args.cycles, args.warmup, args.window)))
-        print(f"| {kind} | {args.cycles} | {r['rss_start_kib']:,} | {r['rss_end_kib']:,} "
-              f"| {r['growth_kib']:+,} | {r['first_ms']:.2f} | {r['last_ms']:.2f} |", flush=True)
+        r: dict[str, float] = emilua.run(measure, kind, args.cycles, args.warmup, args.window)
+        print(
+            f"| {kind} | {args.cycles} | {r['rss_start_kib']:,} | {r['rss_end_kib']:,} "
+            f"| {r['growth_kib']:+,} | {r['first_ms']:.2f} | {r['last_ms']:.2f} |",
+            flush=True,
+        )
     sys.stdout.flush()
 
 

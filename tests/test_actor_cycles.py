@@ -13,9 +13,9 @@ import os
 import threading
 
 import greenlet
+from emilua._core.proactor import Fiber, Proactor
 
 from emilua import _actor, _process_actor, _supervisor, inbox, spawn_vm
-from emilua._core.proactor import Fiber, Proactor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 THREAD_GUEST = os.path.join(HERE, "actors", "once.py")

@@ -54,8 +54,7 @@ values = st.recursive(
         st.builds(memoryview, st.binary(max_size=4)),
     ),
     lambda children: (
-        st.lists(children, max_size=3)
-        | st.dictionaries(st.text(max_size=3), children, max_size=3)
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
     ),
     max_leaves=4,
 )

@@ -49,11 +49,12 @@ def test_the_walker_finds_every_extension_module():
 def test_the_walker_reports_a_crash():
     # The harness itself: a call that kills its process is reported, by name.
     code = (
-        "import sys; sys.path.insert(0, %r); import walk_core, os, signal;"
+        f"import sys; sys.path.insert(0, {os.path.dirname(WALKER)!r});"
+        "import walk_core, os, signal;"
         "boom = lambda: os.kill(os.getpid(), signal.SIGSEGV);"
         "walk_core.targets = lambda: [('boom', [('boom()', boom, ())])];"
         "sys.exit(walk_core.walk())"
-    ) % os.path.dirname(WALKER)
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.returncode == 1
     assert "boom: killed by SIGSEGV in boom()" in run.stdout
