@@ -189,7 +189,7 @@ cdef class SendOp:
         self.state = state
         return True
 
-    def cancel(self, Fiber fiber):
+    def cancel(self, Fiber fiber not None):
         # Waiter protocol of Scheduler.withdraw(): the interrupted sender
         # withdraws its message unless a receiver took it already.
         if not self.claim(SEND_WITHDRAWN):
@@ -237,7 +237,7 @@ cdef class ReceiveOp:
         self.box = box
         self.fiber = fiber
 
-    def cancel(self, Fiber fiber):
+    def cancel(self, Fiber fiber not None):
         if self.box.receiver is self:
             self.box.receiver = None
             return True

@@ -159,7 +159,7 @@ cdef class Proactor(Scheduler):
         cdef Fiber f = self.enter()
         self.timers.wait(f, monotonic() + (seconds if seconds > 0 else 0.0), None)
 
-    def wait_timer(self, Timer t, double deadline):
+    def wait_timer(self, Timer t not None, double deadline):
         cdef Fiber f = self.enter()
         self.timers.wait(f, deadline, t)
 
@@ -198,7 +198,7 @@ cdef class Proactor(Scheduler):
         cdef Fiber f = self.enter_io(h)
         return self.io.write(f, h, buf, offset)
 
-    def read_file(self, Handle h, object buf, long long offset):
+    def read_file(self, Handle h not None, object buf, long long offset):
         """pread(2) of a regular file; None when it would wait for the disk.
 
         io_uring reads asynchronously and never returns None. epoll serves
@@ -208,7 +208,7 @@ cdef class Proactor(Scheduler):
         cdef Fiber f = self.enter_io(h)
         return self.io.read_file(f, h, buf, offset)
 
-    def write_file(self, Handle h, object buf, long long offset):
+    def write_file(self, Handle h not None, object buf, long long offset):
         """pwrite(2) to a regular file; None when it would wait for the disk
         (see read_file). Interruption point."""
         cdef Fiber f = self.enter_io(h)

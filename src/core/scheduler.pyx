@@ -275,7 +275,7 @@ cdef class _JoinWait:
     def __cinit__(self, Fiber target):
         self.target = target
 
-    def cancel(self, Fiber waiter):
+    def cancel(self, Fiber waiter not None):
         # A target that already ended has made its joiner ready: the join
         # completed, so it returns the result and the interruption waits for
         # the next interruption point.
@@ -291,7 +291,7 @@ cdef class _JoinWait:
 
 @cython.final
 cdef class _YieldWait:
-    def cancel(self, Fiber waiter):
+    def cancel(self, Fiber waiter not None):
         return False
 
     def __repr__(self):
@@ -534,7 +534,7 @@ cdef class Scheduler:
         cdef Fiber f = self.enter()
         self.park_cancellable(f, waiter)
 
-    def wake(self, Fiber f):
+    def wake(self, Fiber f not None):
         """Make a fiber parked with suspend() ready to run.
 
         Raises RuntimeError if the fiber is not parked (a debug build also
@@ -628,7 +628,7 @@ cdef class Scheduler:
                 self.report_detached(f, f.error)
                 f.error = None
 
-    def report_detached(self, Fiber f, exc):
+    def report_detached(self, Fiber f not None, exc):
         if isinstance(exc, FiberInterrupted):
             return
         if isinstance(exc, SystemExit):

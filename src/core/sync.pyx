@@ -91,7 +91,7 @@ cdef class Mutex:
             self.owner = None
         return 0
 
-    def cancel(self, Fiber f):
+    def cancel(self, Fiber f not None):
         # Waiter protocol of Scheduler.withdraw(): interruption never takes a
         # fiber out of a mutex queue.
         return False
@@ -173,7 +173,7 @@ cdef class ConditionVariable:
             f = <Fiber>waiters.popleft()
             f.proactor.resume(f, self)
 
-    def cancel(self, Fiber f):
+    def cancel(self, Fiber f not None):
         # Waiter protocol of Scheduler.withdraw(): an interrupted waiter that
         # was not notified yet leaves the queue.
         try:
