@@ -39,6 +39,8 @@ cdef class Fiber:
     cdef bint joined
     cdef bint detached
     cdef bint interrupted          # interruption requested
+    cdef bint interrupt_requested  # interrupt() was called (a deadline sets only interrupted)
+    cdef object deadline_token     # the expired emilua.timeout() deadline that interrupted it
     cdef bint caught               # ended by FiberInterrupted
     cdef bint cancelled_wait       # a wait was withdrawn by interruption
     cdef bint killed               # its VM ended (system.exit): unwind at the next park

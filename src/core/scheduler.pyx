@@ -197,9 +197,38 @@ cdef class Fiber:
         """
         if self.detached or self.joined or self.state == FIBER_DONE:
             return
+        self.interrupt_requested = True
         self.interrupted = True
         if self.waiter is not None and self.no_interrupt == 0:
             self.proactor.withdraw(self, True)
+
+    # emilua.timeout(): a deadline interrupts the fiber like interrupt() does
+    # (the parked op is cancelled, the next interruption point raises), but
+    # only until the timed block ends: _end_deadline() then takes the
+    # interruption back unless interrupt() was called too.
+    def _expire_deadline(self, token):
+        """Interrupt the fiber on behalf of the deadline *token* (once)."""
+        if token is None:
+            raise TypeError("a deadline needs a token")
+        if self.state == FIBER_DONE or self.deadline_token is not None:
+            return
+        self.deadline_token = token
+        self.interrupted = True
+        if self.waiter is not None and self.no_interrupt == 0:
+            self.proactor.withdraw(self, True)
+
+    def _end_deadline(self, token):
+        """Whether the deadline *token* expired; if so, withdraw its interruption."""
+        if token is None or self.deadline_token is not token:
+            return False
+        self.deadline_token = None
+        self.interrupted = self.interrupt_requested
+        return True
+
+    @property
+    def interruption_requested(self):
+        """Whether interrupt() was called on the fiber."""
+        return self.interrupt_requested
 
     @property
     def joinable(self):

@@ -16,6 +16,7 @@ from emilua._fiber import (
     this_fiber,
 )
 from emilua._offload import run_blocking as to_thread
+from emilua._timeout import timeout
 
 __version__ = "0.4.0"
 
@@ -35,6 +36,7 @@ __all__ = [
     "scope_cleanup_push",
     "spawn",
     "this_fiber",
+    "timeout",
     "to_thread",
 ]
 
