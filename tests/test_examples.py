@@ -137,3 +137,54 @@ def test_file_copy_copies_and_other_fibers_run(tmp_path, backend):
     )
     assert r.returncode == 2
     assert r.stderr.startswith("usage: emilua examples/file_copy.py")
+
+
+def scan(backend, port, timeout="0.3"):
+    r = subprocess.run(
+        [sys.executable, "-m", "emilua", f"--backend={backend}"]
+        + [os.path.join(EXAMPLES, "port_scanner.py"), "127.0.0.1", str(port), str(port), timeout],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_port_scanner_tells_open_closed_and_filtered_ports(backend):
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    open_port = listener.getsockname()[1]
+    # A port bound but not listening answers a SYN with a reset: closed.
+    unused = socket.socket()
+    unused.bind(("127.0.0.1", 0))
+    closed_port = unused.getsockname()[1]
+    # A listener whose accept queue is full drops new SYNs: the connect
+    # neither succeeds nor fails, so only the deadline ends it.
+    full = socket.create_server(("127.0.0.1", 0), backlog=0)
+    full_port = full.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", full_port))
+        fillers.append(c)
+    try:
+        assert scan(backend, open_port) == f"{open_port}/tcp open\n1 open\n"
+        assert scan(backend, closed_port) == "1 closed\n"
+        assert scan(backend, full_port) == "1 filtered\n"
+    finally:
+        for s in [listener, unused, full, *fillers]:
+            s.close()
+
+    r = subprocess.run(
+        [sys.executable, "-m", "emilua", os.path.join(EXAMPLES, "port_scanner.py")],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 2
+    assert r.stderr.startswith("usage: emilua examples/port_scanner.py")
