@@ -23,6 +23,7 @@ from .scheduler import _Shutdown as _Shutdown
 from .scheduler import current as current
 from .scheduler import debug_build as debug_build
 from .scheduler import set_cleanup_runner as set_cleanup_runner
+from .scheduler import set_error_reporter as set_error_reporter
 from .sync import ConditionVariable as ConditionVariable
 from .sync import Mutex as Mutex
 from .timers import Timer as Timer

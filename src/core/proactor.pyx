@@ -37,7 +37,7 @@ from .channels import (
 )
 from .scheduler import (
     DeadlockError, FiberInterrupted, VmHooks, _Shutdown, current, debug_build,
-    set_cleanup_runner,
+    set_cleanup_runner, set_error_reporter,
 )
 from .sync import ConditionVariable, Mutex
 from .timers import monotonic_time
@@ -47,6 +47,7 @@ __all__ = [
     "FiberInterrupted", "Handle", "Inbox", "MailboxBase", "Mutex", "NoSendersError", "Proactor",
     "ReceiveOp", "SendOp", "Timer", "VmHooks", "copy_message", "current", "debug_build", "inbox",
     "materialize", "monotonic_time", "raw_connect", "set_actor_hooks", "set_cleanup_runner",
+    "set_error_reporter",
 ]
 
 # The classes this module also cimports are re-exported by name.

@@ -50,6 +50,7 @@ cdef class Fiber:
     cdef object waiter             # what it is parked on, when parked
     cdef Fiber joiner
     cdef object local_
+    cdef str name_                 # the start function's name, kept for an error report
     cdef readonly bint is_main
     cdef readonly unsigned long long serial
     cdef public list scopes        # cleanup handler lists, innermost last
@@ -78,6 +79,7 @@ cdef class Scheduler:
     cdef public object main_fiber
     cdef public VmHooks vm         # owner VM object (actors)
     cdef public object on_idle     # callable: more work may appear (actors)
+    cdef readonly unsigned long long switches  # fiber switches so far (diagnostics)
 
     # The one way a fiber waits, and the one way a wait ends.
     cdef int park(self, Fiber f, object waiter) except -1

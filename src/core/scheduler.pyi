@@ -7,6 +7,7 @@ class _Shutdown(BaseException): ...
 
 debug_build: bool
 
+def set_error_reporter(reporter: Callable[[Fiber, BaseException], None] | None) -> None: ...
 def set_cleanup_runner(run_cleanup_handlers: Callable[[list[Callable[[], Any]]], None]) -> None: ...
 
 class VmHooks:
@@ -26,6 +27,9 @@ class Fiber:
     joinable: bool
     interruption_caught: bool
     interruption_requested: bool
+    name: str | None
+    frame: Any
+    waiting_on: str | None
     id: str
     def join(self) -> Any: ...
     def detach(self) -> None: ...
@@ -42,6 +46,8 @@ class Scheduler:
     on_idle: Callable[[], Any] | None
     current_fiber: Fiber | None
     live_fibers: int
+    switches: int
+    def fibers(self) -> list[Fiber]: ...
     closing: bool
     number: int
     def run(self, main: Callable[..., Any], *args: Any) -> Any: ...

@@ -247,11 +247,33 @@ cdef class Fiber:
         """"engine:fiber" numbers, unique in the process; for debugging only."""
         return "%d:%d" % (self.proactor.number, self.serial)
 
+    @property
+    def name(self):
+        """The start function's qualified name (kept after an error), or None."""
+        if self.func is not None:
+            return _func_name(self.func)
+        return self.name_
+
+    @property
+    def frame(self):
+        """The innermost Python frame of a fiber that is not running, or None.
+
+        For diagnostics (emilua.dump_fibers()): where a parked fiber waits.
+        """
+        if self.glet is None or self.state != FIBER_STARTED:
+            return None
+        return self.glet.gr_frame
+
+    @property
+    def waiting_on(self):
+        """What the fiber is parked on (its repr), or None when it is not parked."""
+        return None if self.waiter is None else repr(self.waiter)
+
     def __repr__(self):
         state = ("new", "running", "done")[self.state]
-        if self.func is None:
+        name = self.name
+        if name is None:
             return "<fiber %s %s>" % (self.id, state)
-        name = getattr(self.func, "__qualname__", None) or repr(self.func)
         return "<fiber %s %s %s>" % (self.id, name, state)
 
     def __del__(self):
@@ -280,6 +302,8 @@ cdef class Fiber:
             # a consequence of the teardown, not an error of the program.
             if not p.closing:
                 self.error = e
+        if self.error is not None:
+            self.name_ = _func_name(self.func)
         self.func = None
         self.args = None
         if self.error is not None and self.detached and not self.is_main:
@@ -295,6 +319,23 @@ cdef class Fiber:
             except BaseException as e:
                 p.terminate(e, "a scope cleanup handler raised")
         p.on_fiber_done(self)
+
+
+cdef object _error_reporter = None
+
+
+def set_error_reporter(reporter):
+    """Install reporter(fiber, exc), called for an error that ends a detached
+    fiber (manual, "Dead fibers"); None restores the default (stderr)."""
+    global _error_reporter
+    if reporter is not None and not callable(reporter):
+        raise TypeError("the error reporter must be callable or None")
+    _error_reporter = reporter
+
+
+cdef str _func_name(object func):
+    name = getattr(func, "__qualname__", None)
+    return name if isinstance(name, str) else repr(func)
 
 
 @cython.final
@@ -662,12 +703,22 @@ cdef class Scheduler:
             return
         if isinstance(exc, SystemExit):
             return
+        if _error_reporter is not None:
+            try:
+                _error_reporter(f, exc)
+            except Exception:
+                pass
+            return
         try:
             sys.stderr.write("Exception in detached fiber %s:\n" % (f.id,))
             traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
             sys.stderr.flush()
         except Exception:
             pass
+
+    def fibers(self):
+        """The fibers that have not ended yet (for diagnostics)."""
+        return list(self.live)
 
     def run_root_cleanup(self, Fiber f not None):
         while f.scopes:
@@ -828,6 +879,7 @@ cdef class Scheduler:
                         if EMILUA_CHECK_PARKS and f.waiter is not None and not f.resumed:
                             raise RuntimeError("%r is ready but was never resumed" % (f,))
                         self.current = f
+                        self.switches += 1
                         try:
                             glet_switch(f.glet)
                         finally:

@@ -7,6 +7,7 @@ fiber while the proactor (io_uring, or epoll) drives the kernel.
 from emilua import condition_variable, mutex
 from emilua._actor import ChannelClosedError, NoSendersError, inbox, spawn_vm
 from emilua._core.proactor import DeadlockError, FiberInterrupted
+from emilua._diagnostics import dump_fibers, stats
 from emilua._fiber import (
     run,
     scope,
@@ -26,6 +27,8 @@ __all__ = [
     "inbox",
     "spawn_vm",
     "DeadlockError",
+    "dump_fibers",
+    "stats",
     "FiberInterrupted",
     "__version__",
     "condition_variable",

@@ -40,6 +40,8 @@ options:
 environment:
   EMILUA_BACKEND     the default backend
   EMILUA_DEBUG=1     show the engine's own frames in tracebacks
+  EMILUA_SLOW_FIBER_MS=N  warn when a fiber runs N ms without suspending
+  EMILUA_DUMP_ON_SIGUSR2=1  print every fiber's stack on SIGUSR2
 """
 )
 
@@ -147,6 +149,15 @@ def _on_sigint(signum: int, frame: object) -> None:
     p.exit_vm(128 + signum)
 
 
+def _dump_on_signal(signum: int, frame: object) -> None:
+    from emilua._diagnostics import dump_fibers
+
+    try:
+        dump_fibers()
+    except RuntimeError:  # the engine has not started or has ended
+        pass
+
+
 def _end_the_vm_on_sigint() -> None:
     # An inherited SIG_IGN (a background job of a non-interactive shell) or a
     # handler set by whoever embeds us stays as it is.
@@ -212,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     _start_supervisor()
     _line_buffered_stdio()
     _end_the_vm_on_sigint()
+    if os.environ.get("EMILUA_DUMP_ON_SIGUSR2", "") not in ("", "0"):
+        signal.signal(signal.SIGUSR2, _dump_on_signal)
 
     import emilua
     from emilua import _context, system

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from emilua import _diagnostics
 from emilua._core import proactor as _core
 from emilua._core.proactor import FiberInterrupted
 
@@ -37,9 +38,12 @@ def run(main: Callable[..., Any], *args: Any, backend: str | None = None) -> Any
     p = _core.Proactor(backend)
     vm = VM(p, "main")
     p.vm = vm
+    watch = _diagnostics.watch_engine(p)
     try:
         return p.run(main, *args)
     finally:
+        if watch is not None:
+            watch.close()
         vm.end()
         pa = sys.modules.get("emilua._process_actor")
         if pa is not None:

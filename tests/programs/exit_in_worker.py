@@ -4,7 +4,8 @@ if _CONTEXT == "main":
     from emilua import spawn_vm
 
     ch = spawn_vm(".")
-    time.sleep(0.05)
+    # The worker never receives: the send waits (a rendezvous) until the
+    # worker's VM has ended and its inbox closed.
     try:
         ch.send("hi")
         print("send succeeded?!")
