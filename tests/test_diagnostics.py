@@ -141,12 +141,13 @@ def test_sigusr2_dumps_the_fibers_when_asked(tmp_path, backend):
     p = run_program(
         tmp_path,
         """
-        from emilua import spawn, time
+        from emilua import spawn, this_fiber, time
 
         def waiter():
             time.sleep(30)
 
         spawn(waiter)
+        this_fiber.yield_()  # the waiter runs up to its sleep
         print("ready", flush=True)
         time.sleep(30)
         """,

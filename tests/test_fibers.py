@@ -69,14 +69,28 @@ def test_join_reraises_the_fibers_error_and_the_fiber_counts_as_joined():
     assert e.value.errno == errno.EINVAL
 
 
-def test_a_joined_fibers_error_is_not_printed(capfd):
+@pytest.fixture
+def reported(caplog, capfd):
+    """What the engine reported since the last call: stderr, and the records
+    of the "emilua" logger (pytest captures logging, so Python's last-resort
+    handler, which prints them to stderr otherwise, stays silent)."""
+
+    def read():
+        text = capfd.readouterr().err + caplog.text
+        caplog.clear()
+        return text
+
+    return read
+
+
+def test_a_joined_fibers_error_is_not_printed(reported):
     f = spawn(fail)
     wait_until_idle()  # it failed before anyone joined
     with pytest.raises(ValueError):
         f.join()
     del f
     gc.collect()
-    assert capfd.readouterr().err == ""
+    assert reported() == ""
 
 
 def test_join_on_ones_own_handle_raises_edeadlk():
@@ -163,29 +177,29 @@ def test_join_of_a_finished_fiber_is_still_an_interruption_point():
 # ------------------------------------------------------------- dead fibers
 
 
-def test_a_detached_fibers_error_is_printed_and_the_vm_goes_on(capfd):
+def test_a_detached_fibers_error_is_printed_and_the_vm_goes_on(reported):
     f = spawn(fail, "detached failure")
     f.detach()
     wait_until_idle()
-    err = capfd.readouterr().err
+    err = reported()
     assert "ValueError: detached failure" in err
     assert "Traceback" in err
     assert spawn(lambda: "still running").join() == "still running"
 
 
-def test_detaching_a_fiber_that_already_failed_prints_its_error(capfd):
+def test_detaching_a_fiber_that_already_failed_prints_its_error(reported):
     f = spawn(fail, "late detach")
     wait_until_idle()
-    assert capfd.readouterr().err == ""
+    assert reported() == ""
     f.detach()
-    assert "ValueError: late detach" in capfd.readouterr().err
+    assert "ValueError: late detach" in reported()
 
 
-def test_a_handle_collected_without_join_or_detach_is_detached(capfd):
+def test_a_handle_collected_without_join_or_detach_is_detached(reported):
     spawn(fail, "collected handle")  # the handle is dropped at once
     wait_until_idle()
     gc.collect()
-    assert "ValueError: collected handle" in capfd.readouterr().err
+    assert "ValueError: collected handle" in reported()
 
 
 def test_a_dropped_handle_does_not_stop_the_fiber():
@@ -205,7 +219,7 @@ def test_a_dropped_handle_does_not_stop_the_fiber():
     assert log == ["finished"]
 
 
-def test_fiber_interrupted_is_never_printed(capfd):
+def test_fiber_interrupted_is_never_printed(reported):
     f = spawn(park_forever)
     wait_until_idle()
     f.interrupt()
@@ -216,14 +230,14 @@ def test_fiber_interrupted_is_never_printed(capfd):
     del g
     wait_until_idle()
     gc.collect()
-    assert capfd.readouterr().err == ""
+    assert reported() == ""
 
 
-def test_a_detached_error_is_reported_before_the_root_scope_runs(capfd):
+def test_a_detached_error_is_reported_before_the_root_scope_runs(reported):
     seen = []
 
     def body():
-        scope_cleanup_push(lambda: seen.append(capfd.readouterr().err))
+        scope_cleanup_push(lambda: seen.append(reported()))
         fail("reported first")
 
     f = spawn(body)

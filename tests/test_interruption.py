@@ -435,7 +435,9 @@ def test_a_completed_timer_wait_beats_a_later_interrupt():
     # it runs first when the timer fires, while the other fiber's wait has
     # completed but the fiber has not resumed yet.
     t = time.steady_timer()
-    t.expires_after(0.005)
+    # Long enough for the waiter to start and park on it first (post
+    # semantics: it runs when the main fiber parks), even on a loaded machine.
+    t.expires_after(0.05)
     log = []
 
     def waiter():
