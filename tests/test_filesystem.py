@@ -13,6 +13,8 @@ import pytest
 from helpers import wait_until_idle
 
 from emilua import FiberInterrupted, _fs_ops, _offload, inbox, spawn, spawn_vm
+from emilua._fiber import _proactor as this_engine
+from emilua import this_fiber
 from emilua import filesystem as fs
 from emilua import time as etime
 from emilua.filesystem import path as P
@@ -828,12 +830,14 @@ class BusyWorkers:
 
 
 def test_interrupting_a_waiting_call_raises_in_its_fiber(tmp_path):
+    # readlink(2) has no io_uring form: it goes to a worker on both backends.
     write(tmp_path / "f")
+    os.symlink("f", tmp_path / "ln")
     outcome = []
 
     def caller():
         try:
-            fs.status(tmp_path / "f")
+            fs.read_symlink(tmp_path / "ln")
             outcome.append("returned")
         except FiberInterrupted:
             outcome.append("interrupted")
@@ -867,11 +871,21 @@ def test_an_interrupted_directory_read_loses_no_entry(tmp_path):
 
 
 def test_an_open_interrupted_before_it_ran_opens_nothing(tmp_path):
+    p = this_engine()
+    before = p.stats()
     with BusyWorkers():
         f = spawn(fs.directory_iterator, tmp_path)
         wait_until_idle()
         f.interrupt()
-        f.join()
+        it = f.join()
+    if p.stats()["fs_fallback"] == before["fs_fallback"]:
+        # The kernel opened the directory (io_uring): the open never waited
+        # behind the busy workers, and the fiber had its iterator before
+        # the interruption came.
+        assert p.stats()["fs_async"] > before["fs_async"]
+        assert not f.interruption_caught
+        it.close()
+        return
     assert f.interruption_caught
     # the late open found its stream closed: no descriptor is left behind
     # (the harness fails the test on a leaked fd); a later call still works
@@ -916,3 +930,147 @@ def test_wrapping_the_iterator_to_skip_cvs_directories(tmp_path):
 
     seen = {rel(tmp_path, e) for e, _ in cvs_exclude(fs.recursive_directory_iterator(tmp_path))}
     assert ".git" in seen and ".git/HEAD" not in seen and "b/d/e.txt" in seen
+
+
+# ------------------------------------------- the kernel's asynchronous calls
+
+
+def test_path_calls_go_to_the_kernel_or_to_a_worker_by_backend(tmp_path, backend):
+    p = this_engine()
+    write(tmp_path / "f")
+    before = p.stats()
+    fs.status(tmp_path / "f")  # statx
+    fs.symlink_status(tmp_path / "f")  # statx, no follow
+    fs.create_directory(tmp_path / "d")  # statx + mkdirat
+    fs.rename(tmp_path / "d", tmp_path / "e")  # renameat
+    fs.create_hard_link(tmp_path / "f", tmp_path / "h")  # linkat
+    fs.create_symlink("f", tmp_path / "s")  # symlinkat
+    assert [e.path.filename() for e in fs.directory_iterator(tmp_path / "e")] == []  # openat
+    fs.remove(tmp_path / "h")  # statx + unlinkat
+    fs.remove(tmp_path / "e")  # statx + unlinkat (rmdir)
+    after = p.stats()
+    calls = 10
+    if backend == "io_uring":  # a kernel that has every one of these opcodes
+        assert after["fs_async"] - before["fs_async"] >= calls
+        assert after["fs_fallback"] == before["fs_fallback"]
+    else:
+        assert after["fs_async"] == before["fs_async"]
+        assert after["fs_fallback"] - before["fs_fallback"] >= calls
+    # readlink(2) has no asynchronous form: neither counter moves
+    before = p.stats()
+    assert fs.read_symlink(tmp_path / "s") == P("f")
+    after = p.stats()
+    assert (after["fs_async"], after["fs_fallback"]) == (before["fs_async"], before["fs_fallback"])
+    assert after["inflight"] == 0
+
+
+STAT_FIELDS = (
+    "st_mode", "st_ino", "st_dev", "st_nlink", "st_uid", "st_gid", "st_size",
+    "st_atime", "st_mtime", "st_ctime", "st_atime_ns", "st_mtime_ns", "st_ctime_ns",
+    "st_blksize", "st_blocks", "st_rdev",
+)  # fmt: skip
+
+
+def test_stat_gives_what_os_stat_gives_field_for_field(tmp_path):
+    write(tmp_path / "f", b"x" * 5000)
+    os.utime(tmp_path / "f", ns=(1_234_567_890_123_456_789, 987_654_321_987_654_321))
+    os.symlink("f", tmp_path / "ln")
+    os.mknod(tmp_path / "blk", stat.S_IFBLK | 0o600, os.makedev(259, 70000))
+    for name, follow in (("f", True), ("ln", True), ("ln", False), ("blk", True), ("", True)):
+        s = str(tmp_path / name)
+        got = _fs_ops.stat(s, follow)
+        want = os.stat(s, follow_symlinks=follow)
+        for field in STAT_FIELDS:
+            assert (name, field, getattr(got, field)) == (name, field, getattr(want, field))
+    assert _fs_ops.stat(str(tmp_path / "blk")).st_rdev == os.makedev(259, 70000)
+
+
+def test_path_call_errors_keep_errno_and_paths(tmp_path):
+    missing, other = str(tmp_path / "missing"), str(tmp_path / "other")
+    with pytest.raises(FileNotFoundError) as e:
+        _fs_ops.stat(missing)
+    assert (e.value.errno, e.value.filename) == (errno.ENOENT, missing)
+    with pytest.raises(FileNotFoundError) as e:
+        _fs_ops.rename(missing, other)
+    assert (e.value.filename, e.value.filename2) == (missing, other)
+    (tmp_path / "d").mkdir()
+    with pytest.raises(FileExistsError) as e:
+        _fs_ops.mkdir(str(tmp_path / "d"), 0o777)
+    assert e.value.filename == str(tmp_path / "d")
+    with pytest.raises(FileExistsError) as e:
+        _fs_ops.symlink("x", str(tmp_path / "d"))
+    assert (e.value.filename, e.value.filename2) == ("x", str(tmp_path / "d"))
+    with pytest.raises(IsADirectoryError):
+        _fs_ops.unlink(str(tmp_path / "d"))
+    with pytest.raises(NotADirectoryError):
+        write(tmp_path / "f")
+        _fs_ops.rmdir(str(tmp_path / "f"))
+    with pytest.raises(ValueError):
+        _fs_ops.mkdir(str(tmp_path / "a\0b"), 0o777)
+    with pytest.raises(NotADirectoryError):
+        fs.directory_iterator(tmp_path / "f")
+    assert this_engine().stats()["inflight"] == 0
+
+
+def test_an_interrupted_mkdir_is_either_done_and_returned_or_not_done(tmp_path, backend):
+    # The interruption reaches the call at every stage the scheduler allows:
+    # before the kernel took it, while it runs, after it completed. On the
+    # kernel's path (io_uring) a call that raised FiberInterrupted made no
+    # directory, and one that made it returned (the interruption then comes
+    # at the next interruption point). A worker's call cannot be stopped:
+    # its late result is dropped, so there only "returned" is exact.
+    outcomes = {"returned": 0, "cancelled": 0}
+    for i in range(40):
+        d = tmp_path / f"d{i}"
+        seen = []
+
+        def maker(d=d, seen=seen):
+            try:
+                fs.create_directory(d)
+            except FiberInterrupted:
+                seen.append("cancelled")
+                raise
+            seen.append("returned")
+            while True:
+                this_fiber.yield_()
+
+        f = spawn(maker)
+        for _ in range(i % 4):
+            this_fiber.yield_()
+        f.interrupt()
+        f.join()
+        assert f.interruption_caught
+        assert len(seen) == 1
+        if backend == "io_uring":
+            assert os.path.isdir(d) == (seen[0] == "returned")
+        elif seen[0] == "returned":
+            assert os.path.isdir(d)
+        outcomes[seen[0]] += 1
+    assert this_engine().stats()["inflight"] == 0
+
+
+def test_an_interrupted_directory_open_leaks_no_descriptor(tmp_path):
+    # An openat that completed before its cancel gives its fd to the
+    # iterator; one that was cancelled opened nothing. The harness fails
+    # the test on a leaked descriptor.
+    (tmp_path / "d").mkdir()
+    write(tmp_path / "d" / "x")
+    for i in range(40):
+        got = []
+
+        def opener(got=got):
+            it = fs.directory_iterator(tmp_path / "d")
+            got.append(it)
+            while True:
+                this_fiber.yield_()
+
+        f = spawn(opener)
+        for _ in range(i % 4):
+            this_fiber.yield_()
+        f.interrupt()
+        f.join()
+        assert f.interruption_caught
+        for it in got:
+            assert [str(e.path.filename()) for e in it] == ["x"]
+            it.close()
+    assert this_engine().stats()["inflight"] == 0

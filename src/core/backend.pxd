@@ -26,6 +26,8 @@ cdef class Op(Waiter):
     cdef bytearray control
     cdef bint fd_result           # res >= 0 is a new fd (accept)
     cdef bint abandoned           # its fiber unwound while it was in flight
+    cdef bytes path               # path ops: the kernel reads these after submission
+    cdef bytes path2
 
     cdef void release(self)
     cdef void drop_result(self)
@@ -52,6 +54,7 @@ cdef class Backend:
     cdef readonly str name
     cdef Py_ssize_t inflight      # kernel ops and readiness waits in flight
     cdef int sigfd                # signal wakeup pipe (main thread only), or -1
+    cdef Py_ssize_t fs_async      # path ops the kernel ran asynchronously
 
     cdef Op new_op(self)
     cdef int park_op(self, Fiber f, Op op) except -1
@@ -81,6 +84,19 @@ cdef class Backend:
     cdef int wait_fd(self, Fiber f, Handle h, bint write, bint error, object poller) except -1
     cdef int recvmsg(self, Fiber f, Handle h, Op op, int flags) except -1
     cdef int sendmsg(self, Fiber f, Handle h, Op op, int flags) except -1
+
+    # Path operations, relative to the working directory (AT_FDCWD). Each
+    # returns None when the backend has no asynchronous form of it (the
+    # caller then makes the call on a worker thread), else the kernel's
+    # result (openat: a new fd, which an abandoned op closes; the others:
+    # 0), or raises OSError. statx writes a struct statx into buf.
+    cdef object statx(self, Fiber f, bytes path, int flags, unsigned mask, object buf)
+    cdef object openat(self, Fiber f, bytes path, int flags, int mode)
+    cdef object unlinkat(self, Fiber f, bytes path, int flags)
+    cdef object renameat(self, Fiber f, bytes old, bytes new, unsigned flags)
+    cdef object mkdirat(self, Fiber f, bytes path, int mode)
+    cdef object linkat(self, Fiber f, bytes old, bytes new, int flags)
+    cdef object symlinkat(self, Fiber f, bytes target, bytes linkpath)
 
 
 cdef object oserror(int err)

@@ -242,3 +242,26 @@ cdef class Backend:
 
     cdef int sendmsg(self, Fiber f, Handle h, Op op, int flags) except -1:
         raise NotImplementedError
+
+    # Path operations: no asynchronous form unless a backend has one.
+
+    cdef object statx(self, Fiber f, bytes path, int flags, unsigned mask, object buf):
+        return None
+
+    cdef object openat(self, Fiber f, bytes path, int flags, int mode):
+        return None
+
+    cdef object unlinkat(self, Fiber f, bytes path, int flags):
+        return None
+
+    cdef object renameat(self, Fiber f, bytes old, bytes new, unsigned flags):
+        return None
+
+    cdef object mkdirat(self, Fiber f, bytes path, int mode):
+        return None
+
+    cdef object linkat(self, Fiber f, bytes old, bytes new, int flags):
+        return None
+
+    cdef object symlinkat(self, Fiber f, bytes target, bytes linkpath):
+        return None

@@ -12,9 +12,12 @@ cdef class UringBackend(Backend):
     cdef bint wake_armed
     cdef bint sig_armed
     cdef char sigbuf[64]
+    cdef unsigned fs_ops          # path ops the kernel has (1 << FS_*), probed at creation
 
     cdef io_uring_sqe *get_sqe(self) except NULL
     cdef void arm_wake(self)
     cdef int reap(self) except -1
     cdef void submitted(self, Op op, Handle h)
     cdef int submit_and_park(self, Fiber f, Op op, io_uring_sqe *sqe, Handle h) except -1
+    cdef void probe_fs_ops(self)
+    cdef Op path_op(self, bytes path, bytes path2)

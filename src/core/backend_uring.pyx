@@ -15,6 +15,15 @@ still deliver data for the old file.
 ``io_uring_enter(2)`` returns -EINTR when a signal arrives, but not always:
 when the same call also submitted SQEs it returns the submitted count. The
 hub runs Python's signal handlers (PyErr_CheckSignals) after every wait.
+
+Path operations (statx, openat, unlinkat, renameat, mkdirat, linkat,
+symlinkat) are asked of the kernel once, when the ring is created
+(io_uring_get_probe_ring): STATX and OPENAT came in Linux 5.6, RENAMEAT and
+UNLINKAT in 5.11, MKDIRAT, SYMLINKAT and LINKAT in 5.15. One the kernel
+lacks answers None, as on epoll. The kernel runs most of them on its io-wq
+workers, which share the process's working directory; a running one is not
+stopped by a cancel and completes with its real result. The Op holds the
+path bytes and the statx buffer until its CQE is reaped.
 """
 
 cimport cython
@@ -25,13 +34,17 @@ from libc.errno cimport EAGAIN, EBUSY, EINTR, ENOSYS, ETIME, errno
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memset
 
+from posix.types cimport mode_t
+
 from .backend cimport Backend, Handle, Op, oserror
 from .scheduler cimport Fiber, Scheduler
 from errno cimport ECANCELED
+from fcntl cimport AT_FDCWD
 from poll cimport POLLIN, POLLOUT, POLLPRI, POLLRDBAND
 from sys_socket cimport (
     MSG_DONTWAIT, MSG_NOSIGNAL, SOCK_CLOEXEC, SOCK_NONBLOCK, send, sendmsg, sockaddr,
 )
+from sys_stat cimport statx
 from uring cimport *
 
 
@@ -41,6 +54,15 @@ cdef enum:
     WAKE_TAG = 1              # user_data of the eventfd read that wakes the hub
     CANCEL_TAG = 2            # user_data of cancel requests (their CQEs are ignored)
     SIGNAL_TAG = 3            # user_data of the read on the signal wakeup pipe
+
+cdef enum:                    # bits of UringBackend.fs_ops
+    FS_STATX = 1 << 0
+    FS_OPENAT = 1 << 1
+    FS_UNLINKAT = 1 << 2
+    FS_RENAMEAT = 1 << 3
+    FS_MKDIRAT = 1 << 4
+    FS_LINKAT = 1 << 5
+    FS_SYMLINKAT = 1 << 6
 
 cdef int _probe = -1          # -1 unknown, 1 io_uring usable, 0 not
 
@@ -70,6 +92,29 @@ cdef class UringBackend(Backend):
             raise oserror(-ret)
         _probe = 1
         self.ring_ready = True
+        self.probe_fs_ops()
+
+    cdef void probe_fs_ops(self):
+        cdef io_uring_probe *probe = io_uring_get_probe_ring(&self.ring)
+        cdef unsigned ops = 0
+        if probe == NULL:
+            return                     # before Linux 5.6: none of them
+        if io_uring_opcode_supported(probe, IORING_OP_STATX):
+            ops |= FS_STATX
+        if io_uring_opcode_supported(probe, IORING_OP_OPENAT):
+            ops |= FS_OPENAT
+        if io_uring_opcode_supported(probe, IORING_OP_UNLINKAT):
+            ops |= FS_UNLINKAT
+        if io_uring_opcode_supported(probe, IORING_OP_RENAMEAT):
+            ops |= FS_RENAMEAT
+        if io_uring_opcode_supported(probe, IORING_OP_MKDIRAT):
+            ops |= FS_MKDIRAT
+        if io_uring_opcode_supported(probe, IORING_OP_LINKAT):
+            ops |= FS_LINKAT
+        if io_uring_opcode_supported(probe, IORING_OP_SYMLINKAT):
+            ops |= FS_SYMLINKAT
+        io_uring_free_probe(probe)
+        self.fs_ops = ops
 
     def __dealloc__(self):
         self.close()
@@ -367,3 +412,87 @@ cdef class UringBackend(Backend):
         sqe = self.get_sqe()
         io_uring_prep_sendmsg(sqe, h.fd, &op.msg, flags | MSG_NOSIGNAL)
         return self.submit_and_park(f, op, sqe, h)
+
+    # ------------------------------------------------------- path operations
+
+    cdef Op path_op(self, bytes path, bytes path2):
+        cdef Op op = self.new_op()
+        op.path = path                 # read by the kernel at submission
+        op.path2 = path2
+        self.fs_async += 1
+        return op
+
+    cdef object statx(self, Fiber f, bytes path, int flags, unsigned mask, object buf):
+        cdef Op op
+        cdef io_uring_sqe *sqe
+        if not self.fs_ops & FS_STATX:
+            return None
+        op = self.path_op(path, None)
+        op.get_view(buf, True)         # written at completion; released by reap()
+        sqe = self.get_sqe()
+        io_uring_prep_statx(sqe, AT_FDCWD, <const char *>op.path, flags, mask,
+                            <statx *>op.view.buf)
+        return self.submit_and_park(f, op, sqe, None)
+
+    cdef object openat(self, Fiber f, bytes path, int flags, int mode):
+        cdef Op op
+        cdef io_uring_sqe *sqe
+        if not self.fs_ops & FS_OPENAT:
+            return None
+        op = self.path_op(path, None)
+        op.fd_result = True            # closed if its fiber unwound meanwhile
+        sqe = self.get_sqe()
+        io_uring_prep_openat(sqe, AT_FDCWD, <const char *>op.path, flags, <mode_t>mode)
+        return self.submit_and_park(f, op, sqe, None)
+
+    cdef object unlinkat(self, Fiber f, bytes path, int flags):
+        cdef Op op
+        cdef io_uring_sqe *sqe
+        if not self.fs_ops & FS_UNLINKAT:
+            return None
+        op = self.path_op(path, None)
+        sqe = self.get_sqe()
+        io_uring_prep_unlinkat(sqe, AT_FDCWD, <const char *>op.path, flags)
+        return self.submit_and_park(f, op, sqe, None)
+
+    cdef object renameat(self, Fiber f, bytes old, bytes new, unsigned flags):
+        cdef Op op
+        cdef io_uring_sqe *sqe
+        if not self.fs_ops & FS_RENAMEAT:
+            return None
+        op = self.path_op(old, new)
+        sqe = self.get_sqe()
+        io_uring_prep_renameat(sqe, AT_FDCWD, <const char *>op.path, AT_FDCWD,
+                               <const char *>op.path2, flags)
+        return self.submit_and_park(f, op, sqe, None)
+
+    cdef object mkdirat(self, Fiber f, bytes path, int mode):
+        cdef Op op
+        cdef io_uring_sqe *sqe
+        if not self.fs_ops & FS_MKDIRAT:
+            return None
+        op = self.path_op(path, None)
+        sqe = self.get_sqe()
+        io_uring_prep_mkdirat(sqe, AT_FDCWD, <const char *>op.path, <mode_t>mode)
+        return self.submit_and_park(f, op, sqe, None)
+
+    cdef object linkat(self, Fiber f, bytes old, bytes new, int flags):
+        cdef Op op
+        cdef io_uring_sqe *sqe
+        if not self.fs_ops & FS_LINKAT:
+            return None
+        op = self.path_op(old, new)
+        sqe = self.get_sqe()
+        io_uring_prep_linkat(sqe, AT_FDCWD, <const char *>op.path, AT_FDCWD,
+                             <const char *>op.path2, flags)
+        return self.submit_and_park(f, op, sqe, None)
+
+    cdef object symlinkat(self, Fiber f, bytes target, bytes linkpath):
+        cdef Op op
+        cdef io_uring_sqe *sqe
+        if not self.fs_ops & FS_SYMLINKAT:
+            return None
+        op = self.path_op(target, linkpath)
+        sqe = self.get_sqe()
+        io_uring_prep_symlinkat(sqe, <const char *>op.path, AT_FDCWD, <const char *>op.path2)
+        return self.submit_and_park(f, op, sqe, None)

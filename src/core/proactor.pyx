@@ -24,6 +24,10 @@ from .backend_epoll cimport EpollBackend
 from .backend_uring cimport UringBackend
 from .scheduler cimport Fiber, Scheduler
 from .timers cimport Timer, TimerQueue, monotonic
+from fcntl cimport AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_AS_STAT, AT_SYMLINK_NOFOLLOW
+from posix.fcntl cimport O_CLOEXEC
+from sys_stat cimport STATX_BASIC_STATS, statx
+from sys_sysmacros cimport makedev
 from sys_socket cimport MSG_CMSG_CLOEXEC, connect, msghdr, sockaddr, sockaddr_storage, socklen_t
 
 import os
@@ -65,6 +69,7 @@ cdef class Proactor(Scheduler):
     cdef int sigrfd                # signal wakeup pipe (main thread only), or -1
     cdef int sigwfd
     cdef object old_wakeup_fd
+    cdef Py_ssize_t fs_fallback    # path ops the backend handed back (None)
 
     def __cinit__(self, backend=None):
         self.sigrfd = -1
@@ -285,12 +290,135 @@ cdef class Proactor(Scheduler):
             op.msg.msg_controllen = len(control)
         return self.io.sendmsg(f, h, op, flags)
 
+    # ------------------------------------------------------- path operations
+    #
+    # The kernel's asynchronous forms of stat(2), open(2), unlink(2),
+    # rmdir(2), rename(2), mkdir(2), link(2) and symlink(2), relative to the
+    # working directory. Each is an interruption point and returns None when
+    # the backend has no asynchronous form of the call: the caller then makes
+    # it on a worker thread. Errors are OSError with the kernel's errno and
+    # the path(s), as the os module raises them. A call that completed
+    # before an interruption reached it returns its result (the
+    # interruption is raised at the next interruption point); an fd opened
+    # for a fiber that unwound meanwhile is closed.
+
+    cdef object path_done(self, object r):
+        if r is None:
+            self.fs_fallback += 1
+        return r
+
+    def statx(self, path, bint follow=True):
+        """stat(2) (lstat(2) unless *follow*): an os.stat_result, or None."""
+        cdef Fiber f = self.enter()
+        cdef bytes p = _path_bytes(path)
+        cdef bytearray buf = bytearray(sizeof(statx))
+        cdef int flags = AT_STATX_SYNC_AS_STAT | AT_NO_AUTOMOUNT
+        if not follow:
+            flags |= AT_SYMLINK_NOFOLLOW
+        try:
+            r = self.io.statx(f, p, flags, STATX_BASIC_STATS, buf)
+        except OSError as e:
+            raise _path_error(e, path, None) from None
+        if self.path_done(r) is None:
+            return None
+        return _stat_result(<statx *><char *>buf)
+
+    def openat(self, path, int flags, int mode=0o777):
+        """open(2) with O_CLOEXEC added: the new fd, or None."""
+        cdef Fiber f = self.enter()
+        cdef bytes p = _path_bytes(path)
+        try:
+            return self.path_done(self.io.openat(f, p, flags | O_CLOEXEC, mode))
+        except OSError as e:
+            raise _path_error(e, path, None) from None
+
+    def unlinkat(self, path, bint directory=False):
+        """unlink(2), or rmdir(2) when *directory*: 0, or None."""
+        cdef Fiber f = self.enter()
+        cdef bytes p = _path_bytes(path)
+        try:
+            return self.path_done(self.io.unlinkat(f, p, AT_REMOVEDIR if directory else 0))
+        except OSError as e:
+            raise _path_error(e, path, None) from None
+
+    def renameat(self, old, new):
+        """rename(2): 0, or None."""
+        cdef Fiber f = self.enter()
+        cdef bytes p = _path_bytes(old)
+        cdef bytes q = _path_bytes(new)
+        try:
+            return self.path_done(self.io.renameat(f, p, q, 0))
+        except OSError as e:
+            raise _path_error(e, old, new) from None
+
+    def mkdirat(self, path, int mode=0o777):
+        """mkdir(2): 0, or None."""
+        cdef Fiber f = self.enter()
+        cdef bytes p = _path_bytes(path)
+        try:
+            return self.path_done(self.io.mkdirat(f, p, mode))
+        except OSError as e:
+            raise _path_error(e, path, None) from None
+
+    def linkat(self, old, new):
+        """link(2) (a symlink *old* is not followed): 0, or None."""
+        cdef Fiber f = self.enter()
+        cdef bytes p = _path_bytes(old)
+        cdef bytes q = _path_bytes(new)
+        try:
+            return self.path_done(self.io.linkat(f, p, q, 0))
+        except OSError as e:
+            raise _path_error(e, old, new) from None
+
+    def symlinkat(self, target, linkpath):
+        """symlink(2): 0, or None."""
+        cdef Fiber f = self.enter()
+        cdef bytes p = _path_bytes(target)
+        cdef bytes q = _path_bytes(linkpath)
+        try:
+            return self.path_done(self.io.symlinkat(f, p, q))
+        except OSError as e:
+            raise _path_error(e, target, linkpath) from None
+
     # ------------------------------------------------------------ debugging
 
     def stats(self):
         """Counters for tests: ops in flight, timers, live fibers."""
         return {"inflight": self.io.inflight, "timers": self.timers.count,
-                "fibers": len(self.live), "ready": len(self.ready), "backend": self.io.name}
+                "fibers": len(self.live), "ready": len(self.ready), "backend": self.io.name,
+                # path ops run by the kernel asynchronously / handed back for a thread
+                "fs_async": self.io.fs_async, "fs_fallback": self.fs_fallback}
+
+
+cdef bytes _path_bytes(object path):
+    cdef bytes p = os.fsencode(path)
+    if b"\0" in p:
+        raise ValueError("embedded null byte")   # as the os module says
+    return p
+
+
+cdef object _path_error(object e, object p1, object p2):
+    """The backend's OSError with the path(s) the call was given, errno untouched."""
+    if p2 is None:
+        return OSError(e.errno, e.strerror, p1)
+    return OSError(e.errno, e.strerror, p1, None, p2)
+
+
+cdef object _stat_result(statx *s):
+    """An os.stat_result from statx(2)'s answer, field for field as os.stat()."""
+    cdef object asec = s.stx_atime.tv_sec, msec = s.stx_mtime.tv_sec
+    cdef object csec = s.stx_ctime.tv_sec
+    return os.stat_result(
+        (s.stx_mode, s.stx_ino, makedev(s.stx_dev_major, s.stx_dev_minor), s.stx_nlink,
+         s.stx_uid, s.stx_gid, s.stx_size, asec, msec, csec),
+        {"st_atime": <double>s.stx_atime.tv_sec + s.stx_atime.tv_nsec * 1e-9,
+         "st_mtime": <double>s.stx_mtime.tv_sec + s.stx_mtime.tv_nsec * 1e-9,
+         "st_ctime": <double>s.stx_ctime.tv_sec + s.stx_ctime.tv_nsec * 1e-9,
+         "st_atime_ns": asec * 1000000000 + s.stx_atime.tv_nsec,
+         "st_mtime_ns": msec * 1000000000 + s.stx_mtime.tv_nsec,
+         "st_ctime_ns": csec * 1000000000 + s.stx_ctime.tv_nsec,
+         "st_blksize": s.stx_blksize, "st_blocks": s.stx_blocks,
+         "st_rdev": makedev(s.stx_rdev_major, s.stx_rdev_minor)})
 
 
 def raw_connect(int fd, bytes sockaddr_bytes):

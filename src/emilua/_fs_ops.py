@@ -1,20 +1,27 @@
 """The disk side of emilua.filesystem: one function per operation.
 
-Every call that touches the disk goes through one function here, and each
-of those through ``_run()``, which today hands the call to the engine's
-worker threads (``emilua._offload.run_blocking``): the calling fiber parks,
-the engine thread keeps running other fibers, and the worker posts the
-result back. When the proactor gains the io_uring forms of these calls
-(IORING_OP_STATX, OPENAT, UNLINKAT, RENAMEAT, MKDIRAT, LINKAT, SYMLINKAT),
-each function switches on its own; callers do not change.
+Every call that touches the disk goes through one function here. Those with
+an asynchronous form in the kernel (stat/lstat as statx, the directory
+stream's open as openat, unlink/rmdir as unlinkat, rename, mkdir, link,
+symlink) ask the engine's proactor first (``Proactor.statx``, ``openat``...);
+it answers None when its backend has no such form (epoll, or a kernel
+without the io_uring opcode), and the call then goes through ``_run()``
+like every other one: to the engine's worker threads
+(``emilua._offload.run_blocking``). Either way the calling fiber parks, the
+engine thread keeps running other fibers, and the result comes back to it.
 
 A call is an interruption point: a fiber interrupted before the call raises
-FiberInterrupted without starting it; one interrupted while it waits raises
-at once, and the worker's late result is dropped. The
+FiberInterrupted without starting it. One interrupted while a worker runs
+its call raises at once, and the worker's late result is dropped; the
 functions are written so that such a result owns nothing: they close what
-they open before returning, and a directory stream (``DirStream``) keeps its
-descriptor in the stream object, never in a return value, so the stream's
-owner closes it whatever happened to the call.
+they open before returning, and a directory stream (``DirStream``) keeps
+its descriptor in the stream object, never in a return value, so the
+stream's owner closes it whatever happened to the call. One interrupted
+while the kernel runs its call gets the call's result when the call had
+completed (an interrupted mkdir that made the directory returns; the
+interruption is raised at the next interruption point), and FiberInterrupted
+when the cancel stopped it first; an fd opened for a fiber that unwound is
+closed by the proactor.
 
 Directory streams read entries in batches (``BATCH`` entries per trip to a
 worker), each entry with its lstat(2) (and, for a symlink, stat(2)) result
@@ -30,6 +37,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from emilua._fiber import _proactor
 from emilua._offload import run_blocking
 
 __all__ = [
@@ -85,7 +93,10 @@ def _run(fn: Callable[..., _T], *args: Any) -> _T:
 
 def stat(p: str, follow: bool = True) -> os.stat_result:
     """stat(2), or lstat(2) when *follow* is false."""
-    return _run(os.stat if follow else os.lstat, p)
+    r = _proactor().statx(p, follow)
+    if r is None:
+        return _run(os.stat if follow else os.lstat, p)
+    return r  # type: ignore[no-any-return]
 
 
 def _stat_pair(p: str) -> tuple[os.stat_result | OSError, os.stat_result | OSError | None]:
@@ -105,31 +116,51 @@ def _stat_pair(p: str) -> tuple[os.stat_result | OSError, os.stat_result | OSErr
 def stat_pair(p: str) -> tuple[os.stat_result | OSError, os.stat_result | OSError | None]:
     """(lstat result or error, stat result or error, or None when the
     file is not a symlink): what a directory entry caches."""
-    return _run(_stat_pair, p)
+    eng = _proactor()
+    try:
+        lst = eng.statx(p, False)
+    except OSError as e:
+        return e, None
+    if lst is None:
+        return _run(_stat_pair, p)
+    st: os.stat_result | OSError | None = None
+    if _stat.S_ISLNK(lst.st_mode):
+        try:
+            st = eng.statx(p, True)
+        except OSError as e:
+            st = e
+    return lst, st
 
 
 def mkdir(p: str, mode: int) -> None:
-    _run(os.mkdir, p, mode)
+    if _proactor().mkdirat(p, mode) is None:
+        _run(os.mkdir, p, mode)
 
 
 def unlink(p: str) -> None:
-    _run(os.unlink, p)
+    if _proactor().unlinkat(p) is None:
+        _run(os.unlink, p)
 
 
 def rmdir(p: str) -> None:
-    _run(os.rmdir, p)
+    if _proactor().unlinkat(p, True) is None:
+        _run(os.rmdir, p)
 
 
 def rename(old: str, new: str) -> None:
-    _run(os.rename, old, new)
+    if _proactor().renameat(old, new) is None:
+        _run(os.rename, old, new)
 
 
 def link(target: str, new: str) -> None:
-    _run(os.link, target, new)
+    """link(2): a symlink *target* is linked itself, not followed."""
+    if _proactor().linkat(target, new) is None:
+        _run(os.link, target, new)
 
 
 def symlink(target: str, new: str) -> None:
-    _run(os.symlink, target, new)
+    if _proactor().symlinkat(target, new) is None:
+        _run(os.symlink, target, new)
 
 
 def readlink(p: str) -> str:
@@ -421,7 +452,28 @@ class DirStream:
     def open(self) -> None:
         """Open the directory. Interruption point; the caller closes the
         stream whatever happens."""
-        _run(self._open)
+        flags = os.O_RDONLY | os.O_DIRECTORY
+        if self._nofollow:
+            flags |= os.O_NOFOLLOW
+        fd = _proactor().openat(self._dir, flags)
+        if fd is None:
+            _run(self._open)
+            return
+        # The fd is ours from here on: no interruption point until the
+        # stream holds it. fdopendir(3) only checks the descriptor (fstat,
+        # fcntl): the entries are read by the workers.
+        try:
+            it = os.scandir(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        with self._lock:
+            keep = not (self._closed or self._done) and self._fd < 0
+            if keep:
+                self._fd, self._it = fd, it
+        if not keep:
+            it.close()
+            os.close(fd)
 
     def next(self) -> Any:
         """The next entry, or None at the end. Interruption point when the

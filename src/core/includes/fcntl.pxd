@@ -9,3 +9,13 @@ cdef extern from "<fcntl.h>" nogil:
         O_NOFOLLOW
         O_PATH
         O_TMPFILE
+
+# The *at(2) calls' directory and flags.
+cdef extern from "<fcntl.h>" nogil:
+    enum:
+        AT_FDCWD
+        AT_SYMLINK_NOFOLLOW
+        AT_SYMLINK_FOLLOW
+        AT_REMOVEDIR
+        AT_NO_AUTOMOUNT
+        AT_STATX_SYNC_AS_STAT
