@@ -73,6 +73,72 @@ cdef enum:
     GLET_POOL = 1024          # finished fibers' greenlets kept for reuse (~4 KiB each)
 
 
+# A fiber's Python frames live in its greenlet's own data stack (CPython
+# 3.11+), whose first chunk CPython mmaps at 16 KiB: one page of it is
+# resident per parked fiber, more than everything else a sleeping fiber
+# holds. A fiber greenlet starts instead on a small root chunk from malloc;
+# deeper calls overflow into chunks CPython allocates (and frees on return)
+# the usual way. The chunk is taken off the thread state before the greenlet
+# ends. Should anything still hand it to CPython's arena free (munmap), the
+# chunk is never page-aligned, so that call fails with EINVAL and the chunk
+# is leaked rather than a page of the heap unmapped.
+cdef extern from *:
+    """
+    #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000 \
+        && !defined(Py_GIL_DISABLED)
+    #include <stdint.h>
+    #define EMILUA_ROOT_CHUNK 1024   /* bytes malloc'ed per fiber greenlet */
+
+    /* Install a root chunk if the running greenlet has none yet (a new
+       greenlet, before its first Python frame). Returns it, or NULL. */
+    static void *emilua_stack_install(void)
+    {
+        PyThreadState *ts = PyThreadState_Get();
+        char *raw, *mem;
+        _PyStackChunk *c;
+        if (ts->datastack_chunk != NULL)
+            return NULL;
+        raw = (char *)PyMem_RawMalloc(EMILUA_ROOT_CHUNK);
+        if (raw == NULL)
+            return NULL;             /* CPython allocates its own chunk */
+        mem = raw + 16;
+        if (((uintptr_t)mem & 4095) == 0)
+            mem += 16;
+        ((char **)mem)[-1] = raw;
+        c = (_PyStackChunk *)mem;
+        c->previous = NULL;
+        c->size = EMILUA_ROOT_CHUNK - (size_t)(mem - raw);
+        c->top = 0;
+        ts->datastack_chunk = c;
+        /* Slot 0 stays unused, as in a chunk CPython makes for a new
+           thread: the first frame is then never taken for the start of a
+           chunk that popping it should free. */
+        ts->datastack_top = &c->data[1];
+        ts->datastack_limit = (PyObject **)(mem + c->size);
+        return c;
+    }
+
+    /* Take the root chunk back: the greenlet runs no Python frame. */
+    static void emilua_stack_remove(void *chunk)
+    {
+        PyThreadState *ts = PyThreadState_Get();
+        _PyStackChunk *c = (_PyStackChunk *)chunk;
+        if (c == NULL || ts->datastack_chunk != c)
+            return;                  /* not expected: leak rather than guess */
+        ts->datastack_chunk = NULL;
+        ts->datastack_top = NULL;
+        ts->datastack_limit = NULL;
+        PyMem_RawFree(((char **)chunk)[-1]);
+    }
+    #else
+    static void *emilua_stack_install(void) { return NULL; }
+    static void emilua_stack_remove(void *chunk) { (void)chunk; }
+    #endif
+    """
+    void *emilua_stack_install() noexcept
+    void emilua_stack_remove(void *chunk) noexcept
+
+
 class FiberInterrupted(BaseException):
     """Raised at an interruption point of a fiber whose interruption was requested.
 
@@ -232,10 +298,11 @@ cdef class Fiber:
             self.proactor.report_detached(self, self.error)
             self.error = None
 
-    def _bootstrap(self):
+    cdef int bootstrap(self) except -1:
+        # Called by the fiber's greenlet directly (no Python-level call): each
+        # C frame between the greenlet's start and its switch in park() is
+        # saved to the heap while the fiber is parked.
         cdef Scheduler p = self.proactor
-        if p is None:
-            raise TypeError("only its proactor starts a fiber")
         self.state = FIBER_STARTED
         try:
             if self.killed:
@@ -266,6 +333,7 @@ cdef class Fiber:
             except BaseException as e:
                 p.terminate(e, "a scope cleanup handler raised")
         p.on_fiber_done(self)
+        return 0
 
 
 @cython.final
@@ -473,6 +541,13 @@ cdef class Scheduler:
         Runs the fiber the hub switched in (self.current); when that fiber
         has ended, parks in the pool until a new fiber takes this greenlet.
         """
+        cdef void *chunk = emilua_stack_install()
+        try:
+            self.fiber_loop()
+        finally:
+            emilua_stack_remove(chunk)
+
+    cdef int fiber_loop(self) except -1:
         cdef Fiber f
         # No local holds this greenlet: a parked greenlet that referenced
         # itself from its own frame would be a cycle the collector never
@@ -481,10 +556,10 @@ cdef class Scheduler:
         # and, through their frames, this proactor and its VMs.
         while True:
             f = self.current
-            f._bootstrap()
+            f.bootstrap()
             f = None                   # the pool must not keep the fiber alive
             if self.closing or len(self.idle_glets) >= GLET_POOL:
-                return
+                return 0
             self.idle_glets.append(getcurrent())
             glet_switch(self.hub)
             # Like a new greenlet, the next fiber starts in an empty
