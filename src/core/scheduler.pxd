@@ -55,6 +55,8 @@ cdef class Fiber:
     cdef object __weakref__
 
     cdef int bootstrap(self) except -1
+    cdef int body_raised(self) except -1
+    cdef int finish(self) except -1
 
 
 cdef class Scheduler:
@@ -85,7 +87,6 @@ cdef class Scheduler:
     cdef int park_cancellable(self, Fiber f, object waiter) except -1
     cdef int yield_now(self, Fiber f) except -1
 
-    cdef int fiber_loop(self) except -1
     cdef Fiber new_fiber(self, object func, tuple args, bint is_main, VmHooks vm=*)
     cdef int check_park(self, Fiber f) except -1
     cdef int check_suspend(self, Fiber f) except -1

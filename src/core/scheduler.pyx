@@ -63,6 +63,22 @@ cdef inline bint running_on(object g):
     return <PyObject *>cur == <PyObject *>g
 
 
+cdef extern from "greenlet.h":
+    # PyGreenlet_Switch without Cython's error check: park() handles NULL.
+    PyObject *glet_switch_raw "PyGreenlet_Switch" (PyGreenlet *g, PyObject *args,
+                                                   PyObject *kwargs)
+
+
+cdef extern from "Python.h":
+    # PyObject_Call without Cython's error check: bootstrap() handles NULL.
+    PyObject *call_raw "PyObject_Call" (object func, object args, PyObject *kwargs)
+
+
+cdef inline int reraise() except -1:
+    """Propagate the exception already set (after a NULL from a raw call)."""
+    return -1
+
+
 cdef inline int glet_switch(object g) except -1:
     """g.switch() with no arguments; the value switched back is dropped."""
     PyGreenlet_Switch(<PyGreenlet *>g, NULL, NULL)
@@ -299,15 +315,26 @@ cdef class Fiber:
             self.error = None
 
     cdef int bootstrap(self) except -1:
-        # Called by the fiber's greenlet directly (no Python-level call): each
-        # C frame between the greenlet's start and its switch in park() is
-        # saved to the heap while the fiber is parked.
-        cdef Scheduler p = self.proactor
+        # Called by the fiber's greenlet directly. This frame, and every C
+        # frame below it down to the switch in park(), is copied to the heap
+        # while the fiber is parked: it holds the call and nothing else; the
+        # exception handling and the epilogue run in their own frames, after
+        # the function has returned.
+        cdef PyObject *r
         self.state = FIBER_STARTED
+        if not self.killed:            # a killed fiber unwinds before it starts
+            r = call_raw(self.func, self.args, NULL)
+            if r == NULL:
+                self.body_raised()
+            else:
+                self.value = <object>r
+                Py_XDECREF(r)
+        return self.finish()
+
+    cdef int body_raised(self) except -1:
+        """Record how the fiber's function raised (the exception is set)."""
         try:
-            if self.killed:
-                raise _Shutdown()
-            self.value = self.func(*self.args)
+            reraise()
         except FiberInterrupted:
             self.caught = True
         except _Shutdown:
@@ -316,8 +343,12 @@ cdef class Fiber:
             # While the engine tears the VM down, what the unwinding raises
             # (say, a mutex released by a `with` whose wait was cut short) is
             # a consequence of the teardown, not an error of the program.
-            if not p.closing:
+            if not self.proactor.closing:
                 self.error = e
+        return 0
+
+    cdef int finish(self) except -1:
+        cdef Scheduler p = self.proactor
         self.func = None
         self.args = None
         if self.error is not None and self.detached and not self.is_main:
@@ -441,13 +472,17 @@ cdef class Scheduler:
           was parked (it unwinds), and whatever the engine's teardown throws
           into f; f.waiter is cleared in every case.
         """
+        # No try/finally: its saved exception state would enlarge this
+        # frame, which stays on the fiber's stack (copied) while it is parked.
+        cdef PyObject *r
         f.waiter = waiter
-        try:
-            glet_switch(self.hub)
-        finally:
-            f.waiter = None
-            if EMILUA_CHECK_PARKS:
-                f.resumed = False
+        r = glet_switch_raw(<PyGreenlet *>self.hub, NULL, NULL)
+        f.waiter = None
+        if EMILUA_CHECK_PARKS:
+            f.resumed = False
+        if r == NULL:
+            return reraise()           # thrown in by the engine's teardown
+        Py_XDECREF(r)
         if f.killed:
             # Its VM ended while it was parked: unwind it (finally blocks run).
             raise _Shutdown()
@@ -542,30 +577,28 @@ cdef class Scheduler:
         has ended, parks in the pool until a new fiber takes this greenlet.
         """
         cdef void *chunk = emilua_stack_install()
-        try:
-            self.fiber_loop()
-        finally:
-            emilua_stack_remove(chunk)
-
-    cdef int fiber_loop(self) except -1:
         cdef Fiber f
         # No local holds this greenlet: a parked greenlet that referenced
         # itself from its own frame would be a cycle the collector never
         # frees (greenlet does not collect suspended greenlets), so a pool
         # cleared at shutdown, or left by an ended thread, kept its greenlets
         # and, through their frames, this proactor and its VMs.
-        while True:
-            f = self.current
-            f.bootstrap()
-            f = None                   # the pool must not keep the fiber alive
-            if self.closing or len(self.idle_glets) >= GLET_POOL:
-                return 0
-            self.idle_glets.append(getcurrent())
-            glet_switch(self.hub)
-            # Like a new greenlet, the next fiber starts in an empty
-            # contextvars context. (Set from inside: a greenlet parked with
-            # no Python frame on its stack refuses it from outside.)
-            getcurrent().gr_context = None
+        # (One function, not two: every frame here is copied while parked.)
+        try:
+            while True:
+                f = self.current
+                f.bootstrap()
+                f = None               # the pool must not keep the fiber alive
+                if self.closing or len(self.idle_glets) >= GLET_POOL:
+                    return
+                self.idle_glets.append(getcurrent())
+                glet_switch(self.hub)
+                # Like a new greenlet, the next fiber starts in an empty
+                # contextvars context. (Set from inside: a greenlet parked
+                # with no Python frame on its stack refuses it from outside.)
+                getcurrent().gr_context = None
+        finally:
+            emilua_stack_remove(chunk)
 
     cdef int check_park(self, Fiber f) except -1:
         """The checks of every interruption point, made before it registers anything."""
