@@ -87,6 +87,7 @@ cdef class Scheduler:
     cdef int park_cancellable(self, Fiber f, object waiter) except -1
     cdef int yield_now(self, Fiber f) except -1
 
+    cdef object take_glet(self, Fiber f)
     cdef Fiber new_fiber(self, object func, tuple args, bint is_main, VmHooks vm=*)
     cdef int check_park(self, Fiber f) except -1
     cdef int check_suspend(self, Fiber f) except -1
