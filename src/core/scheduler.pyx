@@ -86,7 +86,7 @@ cdef inline int glet_switch(object g) except -1:
 
 
 cdef enum:
-    GLET_POOL = 1024          # finished fibers' greenlets kept for reuse (~4 KiB each)
+    GLET_POOL = 1024          # finished fibers' greenlets kept for reuse (a few KiB each)
 
 
 # A fiber's Python frames live in its greenlet's own data stack (CPython
