@@ -37,8 +37,8 @@ parked in time.sleep() goes, per fiber (tracemalloc, RSS, greenlet).
 
 from __future__ import annotations
 
-import os
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -535,8 +535,9 @@ def breakdown(n: int) -> dict[str, Any]:
     import gc
     import tracemalloc
 
-    import emilua
     import greenlet
+
+    import emilua
     from emilua import time as etime
 
     out: dict[str, Any] = {}
@@ -694,7 +695,10 @@ def main() -> None:
     results: _harness.Results = {}
     for fw in frameworks:
         for b in benchmarks:
-            doc = run_fresh(fw, b, args) if b in FRESH else _harness.run_child(__file__, fw, b, args)
+            if b in FRESH:
+                doc = run_fresh(fw, b, args)
+            else:
+                doc = _harness.run_child(__file__, fw, b, args)
             results.setdefault(fw, {})[b] = doc
             print(progress(fw, b, doc), file=sys.stderr, flush=True)
 
