@@ -596,6 +596,8 @@ cdef class Scheduler:
         try:
             while True:
                 f = self.current
+                if f is None:
+                    raise RuntimeError("only the engine's hub runs a fiber greenlet")
                 f.bootstrap()
                 f = None               # the pool must not keep the fiber alive
                 if self.closing or len(self.idle_glets) >= GLET_POOL:
@@ -651,7 +653,7 @@ cdef class Scheduler:
         cdef Fiber f = self.enter()
         self.park_cancellable(f, waiter)
 
-    def wake(self, Fiber f):
+    def wake(self, Fiber f not None):
         """Make a fiber parked with suspend() ready to run.
 
         Raises RuntimeError if the fiber is not parked (a debug build also
