@@ -13,18 +13,36 @@ handoff  two fibers ping-pong through a wake-up primitive: set the other's
          flag, wait on one's own. µs per one-way handoff.
 memory   RSS growth of 100,000 fibers parked in a one-hour sleep, divided by
          100,000. KiB per fiber.
+park     seconds from the first of 100,000 spawns of a one-hour sleeper until
+         every sleeper is parked on its timer (the spawner's own zero sleep
+         returns after they all ran).
+spawn100k  spawn 100,000 fibers running an empty function, all at once, then
+         join every one: far past any pool of reusable fiber stacks. µs per
+         fiber.
+
+memory, park and spawn100k run each repetition in its own fresh interpreter
+(--reps of them) and report the median and the spread (min-max): a process
+that parked 100,000 fibers is not the one to measure the next run in.
 
 bench/README.md lists the primitive used for each framework, and why.
-Timings are the best of --reps runs in one process.
+The other timings are the best of --reps runs in one process.
 
 usage: python bench/fibers.py [--frameworks a,b] [--benchmarks a,b] [--reps N]
                               [--scale F] [--json FILE]
+       python bench/fibers.py --benchmarks breakdown [--scale F]
+
+--benchmarks breakdown prints where the memory of 100,000 emilua fibers
+parked in time.sleep() goes, per fiber (tracemalloc, RSS, greenlet).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,11 +51,15 @@ import _harness
 from _harness import Skip, best, emit
 
 FRAMEWORKS = ["emilua", "greenlet", "gevent", "asyncio", "uvloop", "trio"]
-BENCHMARKS = ["spawn", "yield", "handoff", "memory"]
-UNITS = {"spawn": "µs/fiber", "yield": "µs/switch", "handoff": "µs/handoff", "memory": "KiB/fiber"}
+BENCHMARKS = ["spawn", "yield", "handoff", "memory", "park", "spawn100k"]
+UNITS = {
+    "spawn": "µs/fiber", "yield": "µs/switch", "handoff": "µs/handoff", "memory": "KiB/fiber",
+    "park": "s/100k", "spawn100k": "µs/fiber",
+}  # fmt: skip
+FRESH = {"memory", "park", "spawn100k"}  # one fresh interpreter per repetition
 
 BATCH = 1000  # spawn benchmark: fibers spawned before they are joined
-SLEEPERS = 100_000  # memory benchmark
+SLEEPERS = 100_000  # memory, park and spawn100k benchmarks
 LONG_SLEEP = 3600.0  # the sleepers never wake: the process exits first
 
 
@@ -47,9 +69,10 @@ def rss_kib() -> int:
     return resident_pages * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-# Each framework below provides spawn(n), yield_(n), handoff(n), memory(n).
-# The first three return seconds for the timed section only (engine start-up
-# and tear-down excluded); memory returns the RSS growth in KiB.
+# Each framework below provides spawn(n), yield_(n), handoff(n), memory(n),
+# and, for the 100,000-fiber points, park(n) and spawn_all(n). The timed ones
+# return seconds for the timed section only (engine start-up and tear-down
+# excluded); memory and park leave the process with their result.
 
 
 class Greenlet:
@@ -159,6 +182,23 @@ class Gevent:
         sleep(0.05)  # every sleeper runs and parks on its timer
         exit_with_memory(rss_kib() - before, n, sleepers)
 
+    def park(self, n: int) -> None:
+        sleep = self.gevent.sleep
+        t = time.perf_counter()
+        sleepers = [self.gevent.spawn(sleep, LONG_SLEEP) for _ in range(n)]
+        sleep(0)  # queued after the sleepers' starts: returns once they all parked
+        exit_with_value((time.perf_counter() - t) * SLEEPERS / n, n, sleepers)
+
+    def spawn_all(self, n: int) -> float:
+        def f() -> None:
+            return None
+
+        spawn = self.gevent.spawn
+        t = time.perf_counter()
+        for g in [spawn(f) for _ in range(n)]:
+            g.join()
+        return time.perf_counter() - t
+
 
 class Asyncio:
     def __init__(self, loop_factory: Callable[[], Any] | None = None) -> None:
@@ -234,6 +274,31 @@ class Asyncio:
             exit_with_memory(rss_kib() - before, n, sleepers)
 
         self.run(main())
+
+    def park(self, n: int) -> None:
+        asyncio = self.asyncio
+
+        async def main() -> None:
+            t = time.perf_counter()
+            sleepers = [asyncio.create_task(asyncio.sleep(LONG_SLEEP)) for _ in range(n)]
+            await asyncio.sleep(0)  # every sleeper's first step runs before this returns
+            exit_with_value((time.perf_counter() - t) * SLEEPERS / n, n, sleepers)
+
+        self.run(main())
+
+    def spawn_all(self, n: int) -> float:
+        asyncio = self.asyncio
+
+        async def f() -> None:
+            return None
+
+        async def main() -> float:
+            t = time.perf_counter()
+            for task in [asyncio.create_task(f()) for _ in range(n)]:
+                await task
+            return time.perf_counter() - t
+
+        return float(self.run(main()))
 
 
 class Trio:
@@ -413,6 +478,35 @@ class Emilua:
 
         self.run(main)
 
+    def park(self, n: int) -> None:
+        try:
+            from emilua import time as etime
+        except ImportError as e:
+            raise Skip(f"no emilua.time yet ({e})") from None
+        spawn = self.emilua.spawn
+
+        def main() -> None:
+            t = time.perf_counter()
+            sleepers = [spawn(etime.sleep, LONG_SLEEP) for _ in range(n)]
+            etime.sleep(0)  # returns after the round in which every sleeper parked
+            exit_with_value((time.perf_counter() - t) * SLEEPERS / n, n, sleepers)
+
+        self.run(main)
+
+    def spawn_all(self, n: int) -> float:
+        spawn = self.emilua.spawn
+
+        def f() -> None:
+            return None
+
+        def main() -> float:
+            t = time.perf_counter()
+            for fib in [spawn(f) for _ in range(n)]:
+                fib.join()
+            return time.perf_counter() - t
+
+        return float(self.run(main))
+
 
 def exit_with_memory(grown_kib: int, n: int, keep_alive: object) -> None:
     """Report the memory benchmark and leave at once, from inside the framework.
@@ -421,9 +515,70 @@ def exit_with_memory(grown_kib: int, n: int, keep_alive: object) -> None:
     part of the measurement and, for some frameworks, takes longer than it.
     *keep_alive* holds the fibers until the measurement is taken.
     """
-    emit({"value": grown_kib / n, "n": n})
+    exit_with_value(grown_kib / n, n, keep_alive)
+
+
+def exit_with_value(value: float, n: int, keep_alive: object) -> None:
+    """exit_with_memory() for any measurement taken with n fibers parked."""
+    emit({"value": value, "n": n})
     del keep_alive
     os._exit(0)
+
+
+def breakdown(n: int) -> dict[str, Any]:
+    """Where the memory of n parked emilua sleepers goes, per fiber.
+
+    RSS growth (/proc/self/statm), the part of it tracemalloc sees, grouped
+    by the size of each allocation and named where the size identifies it,
+    and greenlet's own count of the C stack bytes it saved per greenlet.
+    """
+    import gc
+    import tracemalloc
+
+    import greenlet
+
+    import emilua
+    from emilua import time as etime
+
+    out: dict[str, Any] = {}
+
+    def main() -> None:
+        gc.collect()
+        tracemalloc.start()
+        before_rss, before = rss_kib(), tracemalloc.take_snapshot()
+        sleepers = [emilua.spawn(etime.sleep, LONG_SLEEP) for _ in range(n)]
+        etime.sleep(0)
+        after_rss, after = rss_kib(), tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        glets = [g for g in gc.get_objects() if type(g) is greenlet.greenlet and g._stack_saved]
+        saved = sorted(g._stack_saved for g in glets)
+        old: dict[int, int] = {}
+        for tr in before.traces:
+            old[tr.size] = old.get(tr.size, 0) + 1
+        new: dict[int, int] = {}
+        for tr in after.traces:
+            new[tr.size] = new.get(tr.size, 0) + 1
+        # Allocations made about once per fiber (or more), by size.
+        rows = [
+            (size, count - old.get(size, 0))
+            for size, count in new.items()
+            if count - old.get(size, 0) >= n // 2
+        ]
+        out.update(
+            rss=(after_rss - before_rss) * 1024 / n,
+            traced=sum(size * c for size, c in new.items()) - sum(s * c for s, c in old.items()),
+            stack_saved=saved[len(saved) // 2],
+            stack_glets=len(glets),
+            sizes=sorted(rows, key=lambda r: -r[0] * r[1]),
+            fiber=sys.getsizeof(sleepers[0]),
+            glet=sys.getsizeof(glets[0]),
+        )
+        out["traced"] /= n
+        emit(out)
+        os._exit(0)
+
+    emilua.run(main)
+    return out
 
 
 def make(framework: str) -> Any:
@@ -447,9 +602,17 @@ def make(framework: str) -> Any:
 def child(framework: str, benchmark: str, reps: int, scale: float) -> None:
     def measure() -> dict[str, Any]:
         fw = make(framework)
-        if benchmark == "memory":
-            fw.memory(max(1000, int(SLEEPERS * scale)))  # exits the process
-            raise RuntimeError("the memory benchmark returned without a result")
+        if benchmark in ("memory", "park"):
+            method = fw.memory if benchmark == "memory" else getattr(fw, "park", None)
+            if method is None:
+                raise Skip("not measured for this framework")
+            method(max(1000, int(SLEEPERS * scale)))  # exits the process
+            raise RuntimeError(f"the {benchmark} benchmark returned without a result")
+        if benchmark == "spawn100k":
+            if not hasattr(fw, "spawn_all"):
+                raise Skip("not measured for this framework")
+            n = max(1000, int(SLEEPERS * scale))
+            return {"value": fw.spawn_all(n) / n * 1e6, "n": n}
         n = max(
             BATCH, int({"spawn": 50_000, "yield": 200_000, "handoff": 200_000}[benchmark] * scale)
         )
@@ -461,9 +624,16 @@ def child(framework: str, benchmark: str, reps: int, scale: float) -> None:
     _harness.child(measure)
 
 
+def fmt(value: float, benchmark: str) -> str:
+    return f"{value:.2f}" if benchmark == "memory" else f"{value:.3f}"
+
+
 def cell(doc: dict[str, Any], benchmark: str) -> str:
+    if "values" in doc:  # fresh-process repetitions: median (min-max)
+        v = doc["values"]
+        return f"{fmt(doc['value'], benchmark)} ({fmt(min(v), benchmark)}-{fmt(max(v), benchmark)})"
     if "value" in doc:
-        return f"{doc['value']:.2f}" if benchmark == "memory" else f"{doc['value']:.3f}"
+        return fmt(doc["value"], benchmark)
     if "skip" in doc:
         return "skipped"
     return "error"
@@ -474,17 +644,71 @@ def progress(fw: str, b: str, doc: dict[str, Any]) -> str:
     return f"{fw:9} {b:8} {cell(doc, b):>9}  {detail}"
 
 
+def run_fresh(fw: str, b: str, args: Any) -> dict[str, Any]:
+    """One child per repetition; the median of their values, and all of them."""
+    docs = [_harness.run_child(__file__, fw, b, args) for _ in range(args.reps)]
+    values = [d["value"] for d in docs if "value" in d]
+    if len(values) < len(docs):
+        return next(d for d in docs if "value" not in d)
+    return {"value": statistics.median(values), "values": values, "n": docs[0].get("n")}
+
+
+def print_breakdown(args: Any) -> None:
+    """--breakdown: the table of bench/RESULTS.md's per-fiber memory breakdown."""
+    n = max(1000, int(SLEEPERS * args.scale))
+    cmd = [sys.executable, __file__, "--child", "emilua", "breakdown", "--scale", str(args.scale)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    doc = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("{")][-1])
+    print(f"{n} emilua fibers parked in time.sleep(); bytes per fiber")
+    print()
+    print("| part | bytes/fiber | measured by |")
+    print("|---|---|---|")
+    print(
+        f"| RSS growth, tracemalloc on | {doc['rss']:.0f} | "
+        "/proc/self/statm (includes tracemalloc's own records) |"
+    )
+    print(f"| of which seen by tracemalloc | {doc['traced']:.0f} | snapshot difference |")
+    print(
+        f"| C stack slice saved by greenlet (median) | {doc['stack_saved']} | "
+        f"greenlet._stack_saved of {doc['stack_glets']} greenlets |"
+    )
+    print(f"| Fiber object | {doc['fiber']} | sys.getsizeof |")
+    print(f"| greenlet object (Python part) | {doc['glet']} | sys.getsizeof |")
+    for size, count in doc["sizes"]:
+        print(f"| allocations of {size} B, {count / n:.2f} per fiber | {size * count / n:.0f} | "
+              "tracemalloc, by size |")  # fmt: skip
+
+
 def main() -> None:
     args = _harness.parse_args(__doc__, FRAMEWORKS, BENCHMARKS, reps=5, timeout=300.0)
+    if args.child and args.child[1] == "breakdown":
+        breakdown(max(1000, int(SLEEPERS * args.scale)))
+        return
     if args.child:
         child(args.child[0], args.child[1], args.reps, args.scale)
         return
+    if args.benchmarks == "breakdown":
+        print_breakdown(args)
+        return
     frameworks = _harness.pick(args.frameworks, FRAMEWORKS)
     benchmarks = _harness.pick(args.benchmarks, BENCHMARKS)
-    results = _harness.run_all(__file__, frameworks, benchmarks, args, progress)
+    results: _harness.Results = {}
+    for fw in frameworks:
+        for b in benchmarks:
+            if b in FRESH:
+                doc = run_fresh(fw, b, args)
+            else:
+                doc = _harness.run_child(__file__, fw, b, args)
+            results.setdefault(fw, {})[b] = doc
+            print(progress(fw, b, doc), file=sys.stderr, flush=True)
 
     date = _harness.print_header("Fiber benchmarks", "bench/fibers.py")
-    print(f"Linux {platform.release()}, Python {platform.python_version()}; best of {args.reps}.")
+    print(
+        f"Linux {platform.release()}, Python {platform.python_version()}; best of {args.reps} "
+        f"in one process for {', '.join(b for b in benchmarks if b not in FRESH) or 'none'}; "
+        f"median (min-max) of {args.reps} fresh processes for "
+        f"{', '.join(b for b in benchmarks if b in FRESH) or 'none'}."
+    )
     print()
     print("| framework | " + " | ".join(f"{b} ({UNITS[b]})" for b in benchmarks) + " |")
     print("|---|" + "---|" * len(benchmarks))

@@ -57,6 +57,10 @@ cdef class Fiber:
     cdef public VmHooks vm         # the actor this fiber belongs to
     cdef object __weakref__
 
+    cdef int bootstrap(self) except -1
+    cdef int body_raised(self) except -1
+    cdef int finish(self) except -1
+
 
 cdef class Scheduler:
     cdef list ready                # Fibers to run, in order
@@ -87,6 +91,7 @@ cdef class Scheduler:
     cdef int park_cancellable(self, Fiber f, object waiter) except -1
     cdef int yield_now(self, Fiber f) except -1
 
+    cdef object take_glet(self, Fiber f)
     cdef Fiber new_fiber(self, object func, tuple args, bint is_main, VmHooks vm=*)
     cdef int check_park(self, Fiber f) except -1
     cdef int check_suspend(self, Fiber f) except -1

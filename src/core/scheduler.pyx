@@ -63,6 +63,22 @@ cdef inline bint running_on(object g):
     return <PyObject *>cur == <PyObject *>g
 
 
+cdef extern from "greenlet.h":
+    # PyGreenlet_Switch without Cython's error check: park() handles NULL.
+    PyObject *glet_switch_raw "PyGreenlet_Switch" (PyGreenlet *g, PyObject *args,
+                                                   PyObject *kwargs)
+
+
+cdef extern from "Python.h":
+    # PyObject_Call without Cython's error check: bootstrap() handles NULL.
+    PyObject *call_raw "PyObject_Call" (object func, object args, PyObject *kwargs)
+
+
+cdef inline int reraise() except -1:
+    """Propagate the exception already set (after a NULL from a raw call)."""
+    return -1
+
+
 cdef inline int glet_switch(object g) except -1:
     """g.switch() with no arguments; the value switched back is dropped."""
     PyGreenlet_Switch(<PyGreenlet *>g, NULL, NULL)
@@ -70,7 +86,73 @@ cdef inline int glet_switch(object g) except -1:
 
 
 cdef enum:
-    GLET_POOL = 1024          # finished fibers' greenlets kept for reuse (~4 KiB each)
+    GLET_POOL = 1024          # finished fibers' greenlets kept for reuse (a few KiB each)
+
+
+# A fiber's Python frames live in its greenlet's own data stack (CPython
+# 3.11+), whose first chunk CPython mmaps at 16 KiB: one page of it is
+# resident per parked fiber, more than everything else a sleeping fiber
+# holds. A fiber greenlet starts instead on a small root chunk from malloc;
+# deeper calls overflow into chunks CPython allocates (and frees on return)
+# the usual way. The chunk is taken off the thread state before the greenlet
+# ends. Should anything still hand it to CPython's arena free (munmap), the
+# chunk is never page-aligned, so that call fails with EINVAL and the chunk
+# is leaked rather than a page of the heap unmapped.
+cdef extern from *:
+    """
+    #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000 \
+        && !defined(Py_GIL_DISABLED)
+    #include <stdint.h>
+    #define EMILUA_ROOT_CHUNK 1024   /* bytes malloc'ed per fiber greenlet */
+
+    /* Install a root chunk if the running greenlet has none yet (a new
+       greenlet, before its first Python frame). Returns it, or NULL. */
+    static void *emilua_stack_install(void)
+    {
+        PyThreadState *ts = PyThreadState_Get();
+        char *raw, *mem;
+        _PyStackChunk *c;
+        if (ts->datastack_chunk != NULL)
+            return NULL;
+        raw = (char *)PyMem_RawMalloc(EMILUA_ROOT_CHUNK);
+        if (raw == NULL)
+            return NULL;             /* CPython allocates its own chunk */
+        mem = raw + 16;
+        if (((uintptr_t)mem & 4095) == 0)
+            mem += 16;
+        ((char **)mem)[-1] = raw;
+        c = (_PyStackChunk *)mem;
+        c->previous = NULL;
+        c->size = EMILUA_ROOT_CHUNK - (size_t)(mem - raw);
+        c->top = 0;
+        ts->datastack_chunk = c;
+        /* Slot 0 stays unused, as in a chunk CPython makes for a new
+           thread: the first frame is then never taken for the start of a
+           chunk that popping it should free. */
+        ts->datastack_top = &c->data[1];
+        ts->datastack_limit = (PyObject **)(mem + c->size);
+        return c;
+    }
+
+    /* Take the root chunk back: the greenlet runs no Python frame. */
+    static void emilua_stack_remove(void *chunk)
+    {
+        PyThreadState *ts = PyThreadState_Get();
+        _PyStackChunk *c = (_PyStackChunk *)chunk;
+        if (c == NULL || ts->datastack_chunk != c)
+            return;                  /* not expected: leak rather than guess */
+        ts->datastack_chunk = NULL;
+        ts->datastack_top = NULL;
+        ts->datastack_limit = NULL;
+        PyMem_RawFree(((char **)chunk)[-1]);
+    }
+    #else
+    static void *emilua_stack_install(void) { return NULL; }
+    static void emilua_stack_remove(void *chunk) { (void)chunk; }
+    #endif
+    """
+    void *emilua_stack_install() noexcept
+    void emilua_stack_remove(void *chunk) noexcept
 
 
 class FiberInterrupted(BaseException):
@@ -283,15 +365,27 @@ cdef class Fiber:
             self.proactor.report_detached(self, self.error)
             self.error = None
 
-    def _bootstrap(self):
-        cdef Scheduler p = self.proactor
-        if p is None:
-            raise TypeError("only its proactor starts a fiber")
+    cdef int bootstrap(self) except -1:
+        # Called by the fiber's greenlet directly. This frame, and every C
+        # frame below it down to the switch in park(), is copied to the heap
+        # while the fiber is parked: it holds the call and nothing else; the
+        # exception handling and the epilogue run in their own frames, after
+        # the function has returned.
+        cdef PyObject *r
         self.state = FIBER_STARTED
+        if not self.killed:            # a killed fiber unwinds before it starts
+            r = call_raw(self.func, self.args, NULL)
+            if r == NULL:
+                self.body_raised()
+            else:
+                self.value = <object>r
+                Py_XDECREF(r)
+        return self.finish()
+
+    cdef int body_raised(self) except -1:
+        """Record how the fiber's function raised (the exception is set)."""
         try:
-            if self.killed:
-                raise _Shutdown()
-            self.value = self.func(*self.args)
+            reraise()
         except FiberInterrupted:
             self.caught = True
         except _Shutdown:
@@ -300,8 +394,12 @@ cdef class Fiber:
             # While the engine tears the VM down, what the unwinding raises
             # (say, a mutex released by a `with` whose wait was cut short) is
             # a consequence of the teardown, not an error of the program.
-            if not p.closing:
+            if not self.proactor.closing:
                 self.error = e
+        return 0
+
+    cdef int finish(self) except -1:
+        cdef Scheduler p = self.proactor
         if self.error is not None:
             self.name_ = _func_name(self.func)
         self.func = None
@@ -319,6 +417,7 @@ cdef class Fiber:
             except BaseException as e:
                 p.terminate(e, "a scope cleanup handler raised")
         p.on_fiber_done(self)
+        return 0
 
 
 cdef object _error_reporter = None
@@ -443,13 +542,17 @@ cdef class Scheduler:
           was parked (it unwinds), and whatever the engine's teardown throws
           into f; f.waiter is cleared in every case.
         """
+        # No try/finally: its saved exception state would enlarge this
+        # frame, which stays on the fiber's stack (copied) while it is parked.
+        cdef PyObject *r
         f.waiter = waiter
-        try:
-            glet_switch(self.hub)
-        finally:
-            f.waiter = None
-            if EMILUA_CHECK_PARKS:
-                f.resumed = False
+        r = glet_switch_raw(<PyGreenlet *>self.hub, NULL, NULL)
+        f.waiter = None
+        if EMILUA_CHECK_PARKS:
+            f.resumed = False
+        if r == NULL:
+            return reraise()           # thrown in by the engine's teardown
+        Py_XDECREF(r)
         if f.killed:
             # Its VM ended while it was parked: unwind it (finally blocks run).
             raise _Shutdown()
@@ -517,17 +620,26 @@ cdef class Scheduler:
             f.vm.fiber_started(f)
         self.nfibers += 1
         f.serial = self.nfibers
-        # A greenlet's birth and death cost several µs each (CPython gives
-        # every greenlet its own frame stack, mmap'ed at the first call and
-        # unmapped at the end); a finished fiber's greenlet runs the next one.
+        # Its greenlet is taken when it first runs (take_glet()).
+        self.live.add(f)
+        self.ready.append(f)
+        return f
+
+    cdef object take_glet(self, Fiber f):
+        """The greenlet f starts on, taken by the hub when f first runs.
+
+        A greenlet's birth and death cost several µs each; a finished
+        fiber's greenlet runs the next one. Taken at the first run, not at
+        the spawn, so that fibers spawned together and ending in turn (spawn
+        100,000, then join them) share a few greenlets instead of needing
+        one each, far past the pool.
+        """
         if self.idle_glets:
             g = self.idle_glets.pop()
         else:
             g = greenlet(self.run_fibers, self.hub)
         f.glet = g
-        self.live.add(f)
-        self.ready.append(f)
-        return f
+        return g
 
     def spawn_main(self, VmHooks vm, func, *args):
         """Create the main fiber of a VM that shares this engine."""
@@ -543,24 +655,31 @@ cdef class Scheduler:
         Runs the fiber the hub switched in (self.current); when that fiber
         has ended, parks in the pool until a new fiber takes this greenlet.
         """
+        cdef void *chunk = emilua_stack_install()
         cdef Fiber f
         # No local holds this greenlet: a parked greenlet that referenced
         # itself from its own frame would be a cycle the collector never
         # frees (greenlet does not collect suspended greenlets), so a pool
         # cleared at shutdown, or left by an ended thread, kept its greenlets
         # and, through their frames, this proactor and its VMs.
-        while True:
-            f = self.current
-            f._bootstrap()
-            f = None                   # the pool must not keep the fiber alive
-            if self.closing or len(self.idle_glets) >= GLET_POOL:
-                return
-            self.idle_glets.append(getcurrent())
-            glet_switch(self.hub)
-            # Like a new greenlet, the next fiber starts in an empty
-            # contextvars context. (Set from inside: a greenlet parked with
-            # no Python frame on its stack refuses it from outside.)
-            getcurrent().gr_context = None
+        # (One function, not two: every frame here is copied while parked.)
+        try:
+            while True:
+                f = self.current
+                if f is None:
+                    raise RuntimeError("only the engine's hub runs a fiber greenlet")
+                f.bootstrap()
+                f = None               # the pool must not keep the fiber alive
+                if self.closing or len(self.idle_glets) >= GLET_POOL:
+                    return
+                self.idle_glets.append(getcurrent())
+                glet_switch(self.hub)
+                # Like a new greenlet, the next fiber starts in an empty
+                # contextvars context. (Set from inside: a greenlet parked
+                # with no Python frame on its stack refuses it from outside.)
+                getcurrent().gr_context = None
+        finally:
+            emilua_stack_remove(chunk)
 
     cdef int check_park(self, Fiber f) except -1:
         """The checks of every interruption point, made before it registers anything."""
@@ -881,7 +1000,7 @@ cdef class Scheduler:
                         self.current = f
                         self.switches += 1
                         try:
-                            glet_switch(f.glet)
+                            glet_switch(f.glet if f.glet is not None else self.take_glet(f))
                         finally:
                             self.current = None
                 finally:

@@ -15,6 +15,7 @@ cdef class TimerWait(Waiter):
     cdef TimerQueue queue
     cdef Timer timer
     cdef double deadline
+    cdef unsigned long long seq
     cdef int res
     cdef bint pending
     cdef bint interrupted
@@ -22,7 +23,7 @@ cdef class TimerWait(Waiter):
 
 cdef class TimerQueue:
     cdef Scheduler sched
-    cdef list heap                 # (deadline, seq, TimerWait)
+    cdef list heap                 # TimerWait, ordered by (deadline, seq)
     cdef unsigned long long seq
     cdef Py_ssize_t count          # waits pending
 

@@ -34,6 +34,13 @@ cdef class TimerWait(Waiter):
             self.queue.finish(self, -ECANCELED)
         return 0
 
+    # The heap holds the waits themselves, ordered by (deadline, seq): no
+    # tuple, float and int per sleeping fiber.
+    def __lt__(self, TimerWait other):
+        if self.deadline != other.deadline:
+            return self.deadline < other.deadline
+        return self.seq < other.seq
+
     def __repr__(self):
         return "timer wait"
 
@@ -55,7 +62,8 @@ cdef class TimerQueue:
         w.timer = t
         w.pending = True
         self.seq += 1
-        heapq.heappush(self.heap, (w.deadline, self.seq, w))
+        w.seq = self.seq
+        heapq.heappush(self.heap, w)
         self.count += 1
         if t is not None:
             t.waiting.append(w)
@@ -75,7 +83,7 @@ cdef class TimerQueue:
         """Seconds until the nearest deadline (-1: none)."""
         cdef TimerWait w
         while self.heap:
-            w = <TimerWait>self.heap[0][2]
+            w = <TimerWait>self.heap[0]
             if not w.pending:
                 heapq.heappop(self.heap)
                 continue
@@ -89,7 +97,7 @@ cdef class TimerQueue:
             return 0
         now = monotonic()
         while self.heap:
-            w = <TimerWait>self.heap[0][2]
+            w = <TimerWait>self.heap[0]
             if not w.pending:
                 heapq.heappop(self.heap)
                 continue
