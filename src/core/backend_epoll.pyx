@@ -410,6 +410,9 @@ cdef class EpollBackend(Backend):
                 return 0
             self.sched.enter()
 
+    cdef int wait_readable(self, Fiber f, Handle h) except -1:
+        return self.wait_ready(f, h, False)
+
     cdef int recvmsg(self, Fiber f, Handle h, Op op, int flags) except -1:
         cdef ssize_t n
         try:

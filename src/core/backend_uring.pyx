@@ -380,6 +380,14 @@ cdef class UringBackend(Backend):
                 raise oserror(ECANCELED)
             self.sched.enter()
 
+    cdef int wait_readable(self, Fiber f, Handle h) except -1:
+        # A poll, not a recv: the ring holds no buffer for this fd while
+        # nothing arrives.
+        cdef Op op = self.new_op()
+        cdef io_uring_sqe *sqe = self.get_sqe()
+        io_uring_prep_poll_add(sqe, h.fd, POLLIN)
+        return self.submit_and_park(f, op, sqe, h)
+
     cdef int recvmsg(self, Fiber f, Handle h, Op op, int flags) except -1:
         cdef io_uring_sqe *sqe = self.get_sqe()
         io_uring_prep_recvmsg(sqe, h.fd, &op.msg, flags)
