@@ -198,7 +198,7 @@ cdef class Proactor(Scheduler):
         cdef Fiber f = self.enter_io(h)
         return self.io.recv(f, h, buf, flags)
 
-    def recv_shared(self, Handle h, Py_ssize_t max_len):
+    def recv_shared(self, Handle h not None, Py_ssize_t max_len):
         """Wait until h is readable, then receive up to max_len bytes (at most
         SHARED_RECV_SIZE) into the thread's shared buffer; return a new
         byte_span holding a copy of them (empty: end of stream).
