@@ -21,12 +21,14 @@ import importlib.metadata
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +86,12 @@ POINTS = [
     # as waiting for a CPU (about 15% on a quiet machine), so it is no sign
     # of other load.
     Point("1KiB-1conn-2core", conns=1, size=1024, default=False, check_contention=False),
+    # Many connections, only on request: whether any connection starves (p99
+    # and max latency) and how much memory the server holds per connection
+    # and gives back once they close. Each needs a file descriptor per
+    # connection in both processes (see raise_fd_limit()).
+    Point("64B-1k", conns=1000, size=64, default=False),
+    Point("64B-10k", conns=10000, size=64, default=False),
 ]
 
 
@@ -155,6 +163,74 @@ def build() -> dict[str, str]:
             last = (r.stderr.strip().splitlines() or ["compiler failed"])[-1]
             failed[name] = f"{' '.join(cmd)}: {last}"
     return failed
+
+
+def raise_fd_limit(need: int) -> None:
+    """Let this process, and so the servers and the load generator it starts, open *need* fds.
+
+    The soft limit goes up to the hard one; the hard one too where we may
+    (as root), up to the kernel's fs.nr_open.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+            return
+        except (ValueError, OSError):
+            pass
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def rss_kib(pid: int) -> int | None:
+    """Resident set size of *pid* and every process of its session, in KiB."""
+    total, found = 0, False
+    try:
+        sid = os.getsid(pid)
+    except OSError:
+        return None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.getsid(int(entry)) != sid:
+                continue
+            with open(f"/proc/{entry}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        found = True
+                        break
+        except (OSError, ValueError):
+            continue
+    return total if found else None
+
+
+class RssSampler:
+    """The largest RSS of a server seen while a point runs, sampled every 100 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak = pid, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, rss_kib(self.pid) or 0)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# Seconds after the load generator's connections close before the server's
+# RSS is read again: what it has given back by then counts as returned.
+RSS_SETTLE = 2.0
 
 
 def free_port() -> int:
@@ -271,13 +347,19 @@ def run_point(
         "-s", str(pid),
     ]  # fmt: skip
     psi0, t0 = cpu_pressure_us(), time.monotonic()
+    rss_before = rss_kib(pid)
     try:
-        r = subprocess.run(
-            argv, capture_output=True, text=True, timeout=args.duration + warmup + 60
-        )
+        with RssSampler(pid) as rss:
+            # Connecting comes first and is not timed: at 10,000 connections
+            # to a server with a short listen backlog (asyncio's is 100), a
+            # dropped SYN costs a connect 1 s or more.
+            limit = args.duration + warmup + 60 + point.conns / 50
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=limit)
     except subprocess.TimeoutExpired:
         return {"error": "load generator timed out"}
     psi1, wall = cpu_pressure_us(), time.monotonic() - t0
+    time.sleep(RSS_SETTLE)
+    rss_after = rss_kib(pid)
     try:
         rec: dict[str, Any] = json.loads(r.stdout)
     except json.JSONDecodeError:
@@ -288,6 +370,9 @@ def run_point(
         rec["cpu_contention"] = (psi1 - psi0) / 1e6 / wall
     if rec.get("server_cpu_s") is not None and rec.get("seconds"):
         rec["server_util"] = rec["server_cpu_s"] / rec["seconds"]
+    rec["rss_before_mib"] = rss_before / 1024 if rss_before else None
+    rec["rss_peak_mib"] = rss.peak / 1024 if rss.peak else None
+    rec["rss_after_mib"] = rss_after / 1024 if rss_after else None
     return rec
 
 
@@ -350,6 +435,10 @@ def summarize(
                 vals = [r[key] for r in recs if r.get(key) is not None]
                 return statistics.median(vals) if vals else None
 
+            def spread(key: str, recs: list[dict[str, Any]] = recs) -> tuple[float, float] | None:
+                vals = [r[key] for r in recs if r.get(key) is not None]
+                return (min(vals), max(vals)) if len(vals) > 1 else None
+
             by_server[s] = {
                 "server": s,
                 "point": p,
@@ -357,6 +446,11 @@ def summarize(
                 "rt_per_s": med("rt_per_s"),
                 "p50_us": med("p50_us"),
                 "p99_us": med("p99_us"),
+                "p99_spread": spread("p99_us"),
+                "max_us": med("max_us"),
+                "max_spread": spread("max_us"),
+                "rss_peak_mib": med("rss_peak_mib"),
+                "rss_after_mib": med("rss_after_mib"),
                 "cpu_us_per_rt": med("server_cpu_us_per_rt"),
                 "server_util": med("server_util"),
                 "loadgen_cpu": med("loadgen_cpu"),
@@ -376,12 +470,22 @@ def fmt(v: float | None, spec: str) -> str:
     return "–" if v is None else format(v, spec)
 
 
+def fmt_spread(row: dict[str, Any], key: str) -> str:
+    """The median of *key* in µs, with the range over repetitions when there were several."""
+    text = fmt(row[f"{key}_us"], ",.0f")
+    sp = row.get(f"{key}_spread")
+    if sp is not None:
+        text += f" ({sp[0]:,.0f}–{sp[1]:,.0f})"
+    return text
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| server | point | rt/s | p50 µs | p99 µs | server CPU µs/rt | server core "
+        "| server | point | rt/s | p50 µs | p99 µs | max µs | server CPU µs/rt | server core "
+        f"| RSS peak MiB | RSS after MiB "
         f"| rt/s ÷ {THROUGHPUT_REF} | CPU/rt ÷ {CPU_REF} | notes |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         notes = []
         lg_cpu = r["loadgen_cpu"]
@@ -392,8 +496,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             notes.append(d[1])
         lines.append(
             f"| {r['server']} | {r['point']} | {fmt(r['rt_per_s'], ',.0f')} "
-            f"| {fmt(r['p50_us'], '.0f')} | {fmt(r['p99_us'], '.0f')} "
+            f"| {fmt(r['p50_us'], '.0f')} | {fmt_spread(r, 'p99')} | {fmt_spread(r, 'max')} "
             f"| {fmt(r['cpu_us_per_rt'], '.2f')} | {fmt(r['server_util'], '.0%')} "
+            f"| {fmt(r['rss_peak_mib'], '.0f')} | {fmt(r['rss_after_mib'], '.0f')} "
             f"| {fmt(r['rt_vs_ref'], '.2f')} "
             f"| {fmt(r['cpu_vs_ref'], '.2f')} | {'; '.join(notes)} |"
         )
@@ -476,6 +581,9 @@ def main() -> None:
         if s.name in failed:
             skipped[s.name] = f"build failed: {failed[s.name]}"
 
+    # One fd per connection in the server and in the load generator, plus
+    # what the interpreter and the listening socket take.
+    raise_fd_limit(max(p.conns for p in points) + 256)
     cores = (server_core, loadgen_core)
     env = environment()
     results: list[dict[str, Any]] = []
@@ -502,7 +610,9 @@ def main() -> None:
                         else:
                             log(
                                 f"{server.name:17} {point.name:17} {rec['rt_per_s']:>11,.0f} rt/s"
-                                f"  p99 {rec['p99_us']:>8.0f} µs"
+                                f"  p99 {rec['p99_us']:>8.0f} µs  max {rec['max_us']:>9.0f} µs"
+                            f"  RSS {rec.get('rss_peak_mib') or 0:5.0f}"
+                            f"/{rec.get('rss_after_mib') or 0:.0f} MiB"
                                 f"  {rec.get('server_cpu_us_per_rt', float('nan')):6.2f} CPU µs/rt"
                             )
                         if proc.poll() is not None:
@@ -527,7 +637,8 @@ def main() -> None:
         f"uvloop {env['uvloop']}, gevent {env['gevent']}, trio {env['trio']}; "
         f"server on core {server_core}, loadgen on core {loadgen_core}; "
         f"{args.duration:g} s per point after {args.warmup:g} s warm-up; "
-        f"median of {args.repeat} run(s)."
+        f"median of {args.repeat} run(s) (p99 and max: median, then the range); "
+        f"load average {env['loadavg']:.2f} at the start, {os.getloadavg()[0]:.2f} at the end."
     )
     print()
     print(markdown(rows))

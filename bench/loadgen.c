@@ -306,6 +306,18 @@ int main(int argc, char **argv)
         opt.duration <= 0 || opt.warmup < 0)
         usage(argv[0]);
 
+    /* One fd per connection: raise the soft limit as far as needed (and
+     * the hard one where allowed) so 10,000 connections fit. */
+    struct rlimit nofile;
+    rlim_t need = (rlim_t)opt.conns + 64;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < need) {
+        struct rlimit want = {need, nofile.rlim_max > need ? nofile.rlim_max : need};
+        if (setrlimit(RLIMIT_NOFILE, &want) < 0) {
+            want.rlim_cur = want.rlim_max = nofile.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &want);
+        }
+    }
+
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *ai;
     int gai = getaddrinfo(opt.host, opt.port, &hints, &ai);

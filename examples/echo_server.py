@@ -3,9 +3,16 @@
 usage: emilua examples/echo_server.py [PORT] [HOST]
 Prints the endpoint it listens on, then echoes every byte back until the
 client closes. Stop it with Ctrl-C.
+
+Each connection reads with read_some_span(): while a connection waits for
+data it holds no buffer, and the engine copies what arrives into a span
+that the fiber writes back and drops. A fiber that read into a buffer of its
+own (sock.read_some(buf)) would keep that buffer for as long as the
+connection lives, which at thousands of idle connections is most of the
+server's memory (see docs/io.md).
 """
 
-from emilua import byte_span, ip, spawn, stream, system
+from emilua import ip, spawn, stream, system
 
 args = system.arguments[2:]
 port = int(args[0]) if args else 8080
@@ -21,11 +28,9 @@ print("Listening on " + ip.tostring(acceptor.local_address, acceptor.local_port)
 
 
 def echo(sock):
-    buf = byte_span.byte_span(64 * 1024)
     try:
         while True:
-            n = sock.read_some(buf)
-            stream.write_all(sock, buf.slice(0, n))
+            stream.write_all(sock, sock.read_some_span())
     except (EOFError, ConnectionError):
         pass
     finally:

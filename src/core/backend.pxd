@@ -82,6 +82,9 @@ cdef class Backend:
     cdef int accept(self, Fiber f, Handle h) except -1
     cdef int connect(self, Fiber f, Handle h, Op op) except -1
     cdef int wait_fd(self, Fiber f, Handle h, bint write, bint error, object poller) except -1
+    # Park f until h may be readable (a wake-up may be spurious: the caller
+    # retries its non-blocking call). Holds no buffer while it waits.
+    cdef int wait_readable(self, Fiber f, Handle h) except -1
     cdef int recvmsg(self, Fiber f, Handle h, Op op, int flags) except -1
     cdef int sendmsg(self, Fiber f, Handle h, Op op, int flags) except -1
 

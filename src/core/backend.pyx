@@ -237,6 +237,9 @@ cdef class Backend:
     cdef int wait_fd(self, Fiber f, Handle h, bint write, bint error, object poller) except -1:
         raise NotImplementedError
 
+    cdef int wait_readable(self, Fiber f, Handle h) except -1:
+        raise NotImplementedError
+
     cdef int recvmsg(self, Fiber f, Handle h, Op op, int flags) except -1:
         raise NotImplementedError
 

@@ -44,6 +44,7 @@ from .scheduler import FiberInterrupted
 
 cdef enum:
     EPOLL_BATCH = 256
+    ACCEPT_BURST = 64         # accepts without a park before the acceptor yields
 
 cdef bint _pwait2_missing = False  # the kernel answered ENOSYS to epoll_pwait2
 
@@ -360,10 +361,18 @@ cdef class EpollBackend(Backend):
 
     cdef int accept(self, Fiber f, Handle h) except -1:
         cdef int fd, err
+        # A burst of ACCEPT_BURST accepts that found a connection waiting
+        # yields (before accept4: an interruption leaks no fd), so a flood of
+        # new connections cannot starve the ones already served.
+        if self.accept_burst >= ACCEPT_BURST:
+            self.accept_burst = 0
+            self.sched.yield_now(f)
         while True:
             fd = accept4(h.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)
             if fd >= 0:
+                self.accept_burst += 1
                 return fd
+            self.accept_burst = 0
             err = errno
             if err != EAGAIN:
                 # A failed accept (EMFILE, ENFILE, ENOBUFS...) suspends before
@@ -400,6 +409,9 @@ cdef class EpollBackend(Backend):
             if not error:
                 return 0
             self.sched.enter()
+
+    cdef int wait_readable(self, Fiber f, Handle h) except -1:
+        return self.wait_ready(f, h, False)
 
     cdef int recvmsg(self, Fiber f, Handle h, Op op, int flags) except -1:
         cdef ssize_t n

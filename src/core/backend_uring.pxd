@@ -11,6 +11,7 @@ cdef class UringBackend(Backend):
     cdef uint64_t wakebuf
     cdef bint wake_armed
     cdef bint sig_armed
+    cdef int accept_burst          # accepts served at once since the last park
     cdef char sigbuf[64]
     cdef unsigned fs_ops          # path ops the kernel has (1 << FS_*), probed at creation
 

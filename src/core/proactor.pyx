@@ -15,11 +15,13 @@ primitives, channels, timers), so that ``emilua._core.proactor`` stays the
 one import of the package.
 """
 
-from libc.errno cimport EBADF, EINVAL, errno
+from libc.errno cimport EAGAIN, EBADF, EINTR, EINVAL, errno
 from libc.string cimport memcpy, memset
 from posix.unistd cimport close as c_close
 
 from .backend cimport Backend, Handle, Op, oserror
+from .byte_span cimport span_from_memory
+from errno cimport ECANCELED
 from .backend_epoll cimport EpollBackend
 from .backend_uring cimport UringBackend
 from .scheduler cimport Fiber, Scheduler
@@ -28,7 +30,10 @@ from fcntl cimport AT_NO_AUTOMOUNT, AT_REMOVEDIR, AT_STATX_SYNC_AS_STAT, AT_SYML
 from posix.fcntl cimport O_CLOEXEC
 from sys_stat cimport STATX_BASIC_STATS, statx
 from sys_sysmacros cimport makedev
-from sys_socket cimport MSG_CMSG_CLOEXEC, connect, msghdr, sockaddr, sockaddr_storage, socklen_t
+from sys_socket cimport (
+    MSG_CMSG_CLOEXEC, MSG_DONTWAIT, connect, msghdr, recv as c_recv, sockaddr, sockaddr_storage,
+    socklen_t,
+)
 
 import os
 import signal
@@ -60,6 +65,16 @@ globals().update(
     Fiber=_scheduler_module.Fiber,
     Timer=_timers_module.Timer,
 )
+
+
+cdef enum:
+    # The shared receive buffer of recv_shared(): one per process, used only
+    # with the interpreter lock held and copied out before the call returns,
+    # so every engine thread may share it. Its pages are touched only as far
+    # as the largest receive, and it is never freed.
+    SHARED_RECV_SIZE = 65536
+
+cdef char _shared_recv[SHARED_RECV_SIZE]
 
 
 cdef class Proactor(Scheduler):
@@ -188,6 +203,28 @@ cdef class Proactor(Scheduler):
         """Receive into buf; returns the count (0: end of stream). Interruption point."""
         cdef Fiber f = self.enter_io(h)
         return self.io.recv(f, h, buf, flags)
+
+    def recv_shared(self, Handle h not None, Py_ssize_t max_len):
+        """Wait until h is readable, then receive up to max_len bytes (at most
+        SHARED_RECV_SIZE) into the thread's shared buffer; return a new
+        byte_span holding a copy of them (empty: end of stream).
+
+        A fiber parked here pins no buffer of its own, so idle connections
+        cost no receive memory. Interruption point.
+        """
+        cdef Fiber f = self.enter_io(h)
+        cdef ssize_t n
+        if max_len <= 0 or max_len > SHARED_RECV_SIZE:
+            max_len = SHARED_RECV_SIZE
+        while True:
+            n = c_recv(h.fd, _shared_recv, <size_t>max_len, MSG_DONTWAIT)
+            if n >= 0:
+                return span_from_memory(_shared_recv, n)
+            if errno != EAGAIN and errno != EINTR:
+                raise oserror(errno)
+            self.io.wait_readable(f, h)
+            if h.closed:
+                raise oserror(ECANCELED)
 
     cpdef int send(self, Handle h, object buf, int flags=0) except -1:
         """Send from buf; returns the count written. Interruption point."""

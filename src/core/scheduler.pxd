@@ -68,6 +68,7 @@ cdef class Scheduler:
     cdef Fiber current
     cdef object hub
     cdef set live                  # fibers not yet done
+    cdef Py_ssize_t live_peak      # most live fibers since memory was last trimmed
     cdef list idle_glets           # greenlets of ended fibers, parked for reuse
     cdef unsigned long long nfibers
     cdef public Py_ssize_t keepalive   # external reasons to keep running (actors)
@@ -103,6 +104,7 @@ cdef class Scheduler:
     cdef void run_posted(self)
     cdef int loop(self) except -1
     cdef bint idle_changed(self) except -1
+    cdef void trim_if_shrunk(self)
     cdef void report_deadlock(self)
     cdef void unwind_fibers(self)
 

@@ -87,6 +87,16 @@ cdef inline int glet_switch(object g) except -1:
 
 cdef enum:
     GLET_POOL = 1024          # finished fibers' greenlets kept for reuse (a few KiB each)
+    # When this many fibers more than now were alive at once (and at least
+    # half of them have ended), the hub hands free heap pages back to the
+    # kernel before it next sleeps: glibc only shrinks the top of the heap by
+    # itself, and the frames, stacks and buffers of thousands of ended
+    # connection fibers leave free pages below live ones.
+    TRIM_AFTER_ENDED = 1024
+
+
+cdef extern from "<malloc.h>" nogil:
+    int malloc_trim(size_t pad)
 
 
 # A fiber's Python frames live in its greenlet's own data stack (CPython
@@ -1023,7 +1033,17 @@ cdef class Scheduler:
                     if self.live:
                         self.report_deadlock()
                     return 0
+            if not self.ready:
+                self.trim_if_shrunk()
             self.poll_events(not self.ready)
+
+    cdef void trim_if_shrunk(self):
+        cdef Py_ssize_t n = len(self.live)
+        if n > self.live_peak:
+            self.live_peak = n
+        elif self.live_peak - n >= TRIM_AFTER_ENDED and n <= self.live_peak // 2:
+            malloc_trim(0)
+            self.live_peak = n
 
     cdef bint idle_changed(self) except -1:
         cdef Py_ssize_t before_ready = len(self.ready)

@@ -21,6 +21,8 @@ cdef extern from "liburing.h" nogil:
         int res
         unsigned flags               # IORING_CQE_F_MORE: a multishot op stays armed
     struct io_uring_params:
+        unsigned sq_entries
+        unsigned cq_entries          # with IORING_SETUP_CQSIZE: the CQ size asked for
         unsigned flags
         unsigned features
     struct io_uring_probe:
@@ -31,6 +33,7 @@ cdef extern from "liburing.h" nogil:
         IORING_SETUP_SINGLE_ISSUER
         IORING_SETUP_DEFER_TASKRUN
         IORING_SETUP_SUBMIT_ALL
+        IORING_SETUP_CQSIZE
         IORING_FEAT_EXT_ARG
         IORING_FEAT_NODROP
         IORING_ASYNC_CANCEL_ALL
