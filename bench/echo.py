@@ -611,8 +611,8 @@ def main() -> None:
                             log(
                                 f"{server.name:17} {point.name:17} {rec['rt_per_s']:>11,.0f} rt/s"
                                 f"  p99 {rec['p99_us']:>8.0f} µs  max {rec['max_us']:>9.0f} µs"
-                            f"  RSS {rec.get('rss_peak_mib') or 0:5.0f}"
-                            f"/{rec.get('rss_after_mib') or 0:.0f} MiB"
+                                f"  RSS {rec.get('rss_peak_mib') or 0:5.0f}"
+                                f"/{rec.get('rss_after_mib') or 0:.0f} MiB"
                                 f"  {rec.get('server_cpu_us_per_rt', float('nan')):6.2f} CPU µs/rt"
                             )
                         if proc.poll() is not None:

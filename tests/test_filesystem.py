@@ -12,11 +12,10 @@ import threading
 import pytest
 from helpers import wait_until_idle
 
-from emilua import FiberInterrupted, _fs_ops, _offload, inbox, spawn, spawn_vm
-from emilua._fiber import _proactor as this_engine
-from emilua import this_fiber
+from emilua import FiberInterrupted, _fs_ops, _offload, inbox, spawn, spawn_vm, this_fiber
 from emilua import filesystem as fs
 from emilua import time as etime
+from emilua._fiber import _proactor as this_engine
 from emilua.filesystem import path as P
 
 

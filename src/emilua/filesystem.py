@@ -4,8 +4,8 @@
 function that touches the disk parks the calling fiber while the call runs
 off the engine thread (``emilua._fs_ops``: in the kernel, as an io_uring op,
 where the backend has the call's asynchronous form, on a worker thread
-otherwise), so each is an interruption point; ``current_working_directory()`` (getcwd(2)), ``absolute()`` and
-``umask()`` touch no disk and return at once.
+otherwise), so each is an interruption point; ``current_working_directory()``
+(getcwd(2)), ``absolute()`` and ``umask()`` touch no disk and return at once.
 
 Semantics follow C++17's std::filesystem on a POSIX host, which the manual
 points to. Options tables of the manual are keyword arguments. Errors raise
