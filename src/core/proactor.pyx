@@ -284,6 +284,46 @@ cdef class Proactor(Scheduler):
             op.msg.msg_controllen = len(control)
         return self.io.sendmsg(f, h, op, flags)
 
+    cpdef tuple recvfrom(self, Handle h, object buf, int flags=0):
+        """recvmsg(2) of one datagram with its source: returns (nbytes, the
+        sender's raw sockaddr, msg_flags). Interruption point.
+
+        A datagram longer than buf is cut to len(buf) and MSG_TRUNC is set in
+        msg_flags. One op, on both backends: the ring's recvmsg, or epoll's
+        try-then-wait loop.
+        """
+        cdef Fiber f = self.enter_io(h)
+        cdef Op op = self.io.new_op()
+        cdef int res
+        op.get_view(buf, True)
+        op.iov.iov_base = op.view.buf
+        op.iov.iov_len = op.view.len
+        memset(&op.msg, 0, sizeof(msghdr))
+        op.msg.msg_name = &op.addr
+        op.msg.msg_namelen = sizeof(sockaddr_storage)
+        op.msg.msg_iov = &op.iov
+        op.msg.msg_iovlen = 1
+        res = self.io.recvmsg(f, h, op, flags)
+        return (res, (<char *>&op.addr)[:op.msg.msg_namelen], op.msg.msg_flags)
+
+    cpdef int sendto(self, Handle h, object buf, bytes sockaddr_bytes, int flags=0) except -1:
+        """sendmsg(2) of one datagram to a raw sockaddr. Interruption point."""
+        cdef Fiber f = self.enter_io(h)
+        cdef Op op = self.io.new_op()
+        cdef Py_ssize_t alen = len(sockaddr_bytes)
+        if alen > <Py_ssize_t>sizeof(sockaddr_storage) or alen < 2:
+            raise oserror(EINVAL)
+        memcpy(&op.addr, <char *>sockaddr_bytes, alen)
+        op.get_view(buf, False)
+        op.iov.iov_base = op.view.buf
+        op.iov.iov_len = op.view.len
+        memset(&op.msg, 0, sizeof(msghdr))
+        op.msg.msg_name = &op.addr
+        op.msg.msg_namelen = <socklen_t>alen
+        op.msg.msg_iov = &op.iov
+        op.msg.msg_iovlen = 1
+        return self.io.sendmsg(f, h, op, flags)
+
     # ------------------------------------------------------------ debugging
 
     def stats(self):
