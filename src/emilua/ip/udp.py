@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno as _errno
 import socket as _socket
 import struct
+import sys
 from typing import Any
 
 from emilua import _io
@@ -72,16 +73,58 @@ _BY_FAMILY = {
 }
 
 
+_AF_INET_HDR = struct.pack("=H", _socket.AF_INET)
+_AF_INET6_HDR = struct.pack("=H", _socket.AF_INET6)
+_ZERO4 = bytes(4)
+_ZERO8 = bytes(8)
+
+# Senders seen lately: raw sockaddr_in -> (address, port). IPv4 addresses
+# cannot change (only an IPv6 address's scope_id is writable), so one object
+# may be handed out for every datagram from the same sender.
+_V4_SENDERS: dict[bytes, tuple[address, int]] = {}
+_V4_SENDERS_MAX = 4096
+
+
+def _v4_address(packed: bytes) -> address:
+    a = object.__new__(address)
+    object.__setattr__(a, "_packed", packed)
+    object.__setattr__(a, "_scope_id", 0)
+    return a
+
+
 def _sockaddr_to_endpoint(raw: bytes) -> tuple[address, int]:
+    hit = _V4_SENDERS.get(raw)
+    if hit is not None:
+        return hit
     family = struct.unpack_from("=H", raw)[0]
+    port = int.from_bytes(raw[2:4], "big")
     if family == _socket.AF_INET:
-        port = struct.unpack_from("!H", raw, 2)[0]
-        return address._from_packed(raw[4:8]), port
+        if len(_V4_SENDERS) >= _V4_SENDERS_MAX:
+            _V4_SENDERS.clear()
+        ep = _V4_SENDERS[raw] = (_v4_address(raw[4:8]), port)
+        return ep
     if family == _socket.AF_INET6:
-        port = struct.unpack_from("!H", raw, 2)[0]
         scope_id = struct.unpack_from("=I", raw, 24)[0]
         return address._from_packed(raw[8:24], scope_id), port
     raise OSError(_errno.EAFNOSUPPORT, f"datagram from address family {family}")
+
+
+def _endpoint_to_sockaddr(addr: Any, port: Any) -> bytes:
+    """The raw sockaddr_in/sockaddr_in6 of (addr, port), checking both."""
+    if type(addr) is not address:
+        addr = _addr(addr)
+    if type(port) is not int or not 0 <= port <= 65535:
+        port = _port(port)
+    packed = addr._packed
+    if len(packed) == 4:
+        return _AF_INET_HDR + port.to_bytes(2, "big") + packed + _ZERO8
+    return (
+        _AF_INET6_HDR
+        + port.to_bytes(2, "big")
+        + _ZERO4
+        + packed
+        + addr._scope_id.to_bytes(4, sys.byteorder)
+    )
 
 
 def _flags(flags: Any) -> int:
@@ -174,8 +217,12 @@ class socket(_sock.Connected):
 
         Interruption point.
         """
-        h = self._handle()
-        n, raw, _ = self._p.recvfrom(h, buffer, _flags(flags))  # type: ignore[union-attr]
+        h = self._h
+        if h is None or h.closed:
+            raise _io._ebadf()
+        if type(flags) is not int:
+            flags = _flags(flags)
+        n, raw, _ = self._p.recvfrom(h, buffer, flags)  # type: ignore[union-attr]
         addr, port = _sockaddr_to_endpoint(raw)
         return n, addr, port
 
@@ -192,9 +239,15 @@ class socket(_sock.Connected):
 
         Interruption point.
         """
-        h = self._handle()
-        sockaddr = raw_sockaddr(_addr(remote_addr), _port(remote_port))
-        return self._p.sendto(h, _write_buffer(buffer), sockaddr, _flags(flags))  # type: ignore[union-attr,no-any-return]
+        h = self._h
+        if h is None or h.closed:
+            raise _io._ebadf()
+        if type(flags) is not int:
+            flags = _flags(flags)
+        if isinstance(buffer, str):
+            buffer = buffer.encode()
+        sockaddr = _endpoint_to_sockaddr(remote_addr, remote_port)
+        return self._p.sendto(h, buffer, sockaddr, flags)  # type: ignore[union-attr,no-any-return]
 
     # ------------------------------------------------------------ options
 
