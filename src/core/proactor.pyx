@@ -295,29 +295,37 @@ cdef class Proactor(Scheduler):
         msg_flags. The datagram is taken at once when one is queued (a busy
         server's common case: no trip through the hub); otherwise one op on
         the backend: the ring's recvmsg, or epoll's wait-then-retry loop.
+        The ring's op can end with EAGAIN when, after its readiness wake-up,
+        another reader took the datagram first; it is then submitted again.
         """
-        cdef Fiber f = self.enter_io(h)
-        cdef Op op = self.io.new_op()
+        cdef Fiber f
+        cdef Op op
         cdef int res
         cdef ssize_t n
-        op.get_view(buf, True)
-        op.iov.iov_base = op.view.buf
-        op.iov.iov_len = op.view.len
-        memset(&op.msg, 0, sizeof(msghdr))
-        op.msg.msg_name = &op.addr
-        op.msg.msg_namelen = sizeof(sockaddr_storage)
-        op.msg.msg_iov = &op.iov
-        op.msg.msg_iovlen = 1
-        n = c_recvmsg(h.fd, &op.msg, flags | MSG_DONTWAIT)
-        if n >= 0:
-            op.release()
-            return (<int>n, (<char *>&op.addr)[:op.msg.msg_namelen], op.msg.msg_flags)
-        if errno != EAGAIN:
-            op.release()
-            raise oserror(errno)
-        op.msg.msg_namelen = sizeof(sockaddr_storage)
-        res = self.io.recvmsg(f, h, op, flags)
-        return (res, (<char *>&op.addr)[:op.msg.msg_namelen], op.msg.msg_flags)
+        while True:
+            f = self.enter_io(h)
+            op = self.io.new_op()
+            op.get_view(buf, True)
+            op.iov.iov_base = op.view.buf
+            op.iov.iov_len = op.view.len
+            memset(&op.msg, 0, sizeof(msghdr))
+            op.msg.msg_name = &op.addr
+            op.msg.msg_namelen = sizeof(sockaddr_storage)
+            op.msg.msg_iov = &op.iov
+            op.msg.msg_iovlen = 1
+            n = c_recvmsg(h.fd, &op.msg, flags | MSG_DONTWAIT)
+            if n >= 0:
+                op.release()
+                return (<int>n, (<char *>&op.addr)[:op.msg.msg_namelen], op.msg.msg_flags)
+            if errno != EAGAIN:
+                op.release()
+                raise oserror(errno)
+            op.msg.msg_namelen = sizeof(sockaddr_storage)
+            try:
+                res = self.io.recvmsg(f, h, op, flags)
+            except BlockingIOError:
+                continue
+            return (res, (<char *>&op.addr)[:op.msg.msg_namelen], op.msg.msg_flags)
 
     cpdef int sendto(self, Handle h, object buf, bytes sockaddr_bytes, int flags=0) except -1:
         """sendmsg(2) of one datagram to a raw sockaddr. Interruption point."""

@@ -209,8 +209,15 @@ class socket(_sock.Connected):
         Interruption point. A 0-byte datagram returns 0 (there is no end of
         stream); a longer datagram than the buffer is cut to its size.
         """
-        h = self._handle()
-        return self._p.recv(h, buffer, _flags(flags))  # type: ignore[union-attr,no-any-return]
+        flags = _flags(flags)
+        while True:
+            h = self._handle()
+            try:
+                return self._p.recv(h, buffer, flags)  # type: ignore[union-attr,no-any-return]
+            except BlockingIOError:
+                # io_uring: after its wake-up another reader (receive_from
+                # takes queued datagrams directly) emptied the queue: wait again.
+                continue
 
     def receive_from(self, buffer: Any, flags: int = 0) -> tuple[int, address, int]:
         """Receive one datagram; return (bytes stored, sender's address, port).
