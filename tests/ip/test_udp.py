@@ -229,6 +229,14 @@ def test_do_not_route_flag_sends_on_the_loopback():
     b.close()
 
 
+def test_end_of_record_is_accepted_on_a_datagram():
+    a, b = bound(), bound()
+    assert a.send_to(b"rec", b.local_address, b.local_port, ip.message_flag.end_of_record) == 3
+    assert received(b)[0] == b"rec"
+    a.close()
+    b.close()
+
+
 def test_out_of_band_is_not_supported_by_udp():
     a, b = bound(), bound()
     with pytest.raises(OSError) as e:
