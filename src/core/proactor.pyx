@@ -302,6 +302,8 @@ cdef class Proactor(Scheduler):
         cdef Op op
         cdef int res
         cdef ssize_t n
+        if h is None:
+            raise TypeError("recvfrom() needs a Handle, not None")
         while True:
             f = self.enter_io(h)
             op = self.io.new_op()
@@ -329,6 +331,8 @@ cdef class Proactor(Scheduler):
 
     cpdef int sendto(self, Handle h, object buf, bytes sockaddr_bytes, int flags=0) except -1:
         """sendmsg(2) of one datagram to a raw sockaddr. Interruption point."""
+        if h is None or sockaddr_bytes is None:
+            raise TypeError("sendto() needs a Handle and the sockaddr bytes")
         cdef Fiber f = self.enter_io(h)
         cdef Op op = self.io.new_op()
         cdef Py_ssize_t alen = len(sockaddr_bytes)

@@ -657,3 +657,13 @@ def test_mixed_readers_under_bursts_get_every_datagram_once():
         f.join()
     assert sorted(got) == sorted(b"%d.%d" % (j, i) for j in range(50) for i in range(16))
     a.close()
+
+
+def test_the_datagram_core_ops_refuse_a_none_handle():
+    from emilua._fiber import _proactor
+
+    p = _proactor()
+    with pytest.raises(TypeError):
+        p.recvfrom(None, bytearray(4))
+    with pytest.raises(TypeError):
+        p.sendto(None, b"x", bytes(16))
