@@ -31,8 +31,8 @@ from posix.fcntl cimport O_CLOEXEC
 from sys_stat cimport STATX_BASIC_STATS, statx
 from sys_sysmacros cimport makedev
 from sys_socket cimport (
-    MSG_CMSG_CLOEXEC, MSG_DONTWAIT, connect, msghdr, recv as c_recv, sockaddr, sockaddr_storage,
-    socklen_t,
+    MSG_CMSG_CLOEXEC, MSG_DONTWAIT, connect, msghdr, recv as c_recv, recvmsg as c_recvmsg,
+    sockaddr, sockaddr_storage, socklen_t,
 )
 
 import os
@@ -416,6 +416,68 @@ cdef class Proactor(Scheduler):
             return self.path_done(self.io.symlinkat(f, p, q))
         except OSError as e:
             raise _path_error(e, target, linkpath) from None
+
+    cpdef tuple recvfrom(self, Handle h, object buf, int flags=0):
+        """recvmsg(2) of one datagram with its source: returns (nbytes, the
+        sender's raw sockaddr, msg_flags). Interruption point.
+
+        A datagram longer than buf is cut to len(buf) and MSG_TRUNC is set in
+        msg_flags. The datagram is taken at once when one is queued (a busy
+        server's common case: no trip through the hub); otherwise one op on
+        the backend: the ring's recvmsg, or epoll's wait-then-retry loop.
+        The ring's op can end with EAGAIN when, after its readiness wake-up,
+        another reader took the datagram first; it is then submitted again.
+        """
+        cdef Fiber f
+        cdef Op op
+        cdef int res
+        cdef ssize_t n
+        if h is None:
+            raise TypeError("recvfrom() needs a Handle, not None")
+        while True:
+            f = self.enter_io(h)
+            op = self.io.new_op()
+            op.get_view(buf, True)
+            op.iov.iov_base = op.view.buf
+            op.iov.iov_len = op.view.len
+            memset(&op.msg, 0, sizeof(msghdr))
+            op.msg.msg_name = &op.addr
+            op.msg.msg_namelen = sizeof(sockaddr_storage)
+            op.msg.msg_iov = &op.iov
+            op.msg.msg_iovlen = 1
+            n = c_recvmsg(h.fd, &op.msg, flags | MSG_DONTWAIT)
+            if n >= 0:
+                op.release()
+                return (<int>n, (<char *>&op.addr)[:op.msg.msg_namelen], op.msg.msg_flags)
+            if errno != EAGAIN:
+                op.release()
+                raise oserror(errno)
+            op.msg.msg_namelen = sizeof(sockaddr_storage)
+            try:
+                res = self.io.recvmsg(f, h, op, flags)
+            except BlockingIOError:
+                continue
+            return (res, (<char *>&op.addr)[:op.msg.msg_namelen], op.msg.msg_flags)
+
+    cpdef int sendto(self, Handle h, object buf, bytes sockaddr_bytes, int flags=0) except -1:
+        """sendmsg(2) of one datagram to a raw sockaddr. Interruption point."""
+        if h is None or sockaddr_bytes is None:
+            raise TypeError("sendto() needs a Handle and the sockaddr bytes")
+        cdef Fiber f = self.enter_io(h)
+        cdef Op op = self.io.new_op()
+        cdef Py_ssize_t alen = len(sockaddr_bytes)
+        if alen > <Py_ssize_t>sizeof(sockaddr_storage) or alen < 2:
+            raise oserror(EINVAL)
+        memcpy(&op.addr, <char *>sockaddr_bytes, alen)
+        op.get_view(buf, False)
+        op.iov.iov_base = op.view.buf
+        op.iov.iov_len = op.view.len
+        memset(&op.msg, 0, sizeof(msghdr))
+        op.msg.msg_name = &op.addr
+        op.msg.msg_namelen = <socklen_t>alen
+        op.msg.msg_iov = &op.iov
+        op.msg.msg_iovlen = 1
+        return self.io.sendmsg(f, h, op, flags)
 
     # ------------------------------------------------------------ debugging
 

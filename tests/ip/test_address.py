@@ -284,11 +284,49 @@ def test_v6_properties_raise_einval_on_a_v4_address(name):
     assert_einval(excinfo)
 
 
-def test_scope_id_is_read_only():
+def test_scope_id_is_read_write():
     a = address("fe80::1%3")
-    with pytest.raises(AttributeError):
-        a.scope_id = 4  # type: ignore[misc]
-    assert a.scope_id == 3
+    a.scope_id = 4
+    assert a.scope_id == 4
+    assert a == address("fe80::1%4")
+    a.scope_id = 0
+    assert str(a) == "fe80::1"
+
+
+def test_assigning_scope_id_keeps_the_hash():
+    a = address("fe80::1")
+    seen = {a}
+    a.scope_id = 7
+    assert a in seen
+
+
+@pytest.mark.parametrize("scope_id", [-1, 2**32])
+def test_assigning_scope_id_out_of_range_raises_einval(scope_id):
+    a = address("fe80::1%2")
+    with pytest.raises(ValueError) as excinfo:
+        a.scope_id = scope_id
+    assert_einval(excinfo)
+    assert a.scope_id == 2
+
+
+def test_assigning_scope_id_rejects_a_non_integer():
+    with pytest.raises(TypeError):
+        address("fe80::1").scope_id = "5"  # type: ignore[assignment]
+
+
+def test_assigning_scope_id_on_a_v4_address_raises_einval():
+    a = address("1.2.3.4")
+    with pytest.raises(ValueError) as excinfo:
+        a.scope_id = 1
+    assert_einval(excinfo)
+
+
+def test_copies_do_not_share_the_scope_id():
+    a = address("fe80::1%1")
+    b = copy.copy(a)
+    c = copy.deepcopy(a)
+    a.scope_id = 9
+    assert b.scope_id == 1 and c.scope_id == 1
 
 
 def test_with_scope_id_makes_a_copy_with_the_new_scope_id():
@@ -318,7 +356,7 @@ def test_with_scope_id_on_a_v4_address_raises_einval():
     assert_einval(excinfo)
 
 
-def test_addresses_are_immutable():
+def test_addresses_are_read_only_but_for_scope_id():
     a = address("1.2.3.4")
     with pytest.raises(AttributeError):
         a._packed = b"\0\0\0\0"
@@ -424,10 +462,10 @@ def test_pickle_round_trips():
         assert b._scope_id == a._scope_id
 
 
-def test_copies_are_the_same_object():
+def test_copies_are_new_equal_objects():
     a = address("fe80::1%7")
-    assert copy.copy(a) is a
-    assert copy.deepcopy(a) is a
+    assert copy.copy(a) is not a and copy.copy(a) == a
+    assert copy.deepcopy(a) is not a and copy.deepcopy(a) == a
 
 
 # ip.tostring

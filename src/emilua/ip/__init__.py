@@ -1,6 +1,6 @@
 """The ip module (manual: "ip.*"): addresses, TCP, UDP, name resolution."""
 
-from emilua.ip import tcp
+from emilua.ip import tcp, udp
 from emilua.ip._address import (
     address,
     address_info_flag,
@@ -30,4 +30,5 @@ __all__ = [
     "tcp",
     "toendpoint",
     "tostring",
+    "udp",
 ]

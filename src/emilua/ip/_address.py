@@ -112,7 +112,8 @@ class address:
     an IPv6 address in hexadecimal notation, optionally followed by ``%`` and a zone
     (an interface name or a decimal scope id).
 
-    Instances are immutable and hashable. Comparison follows Boost.Asio, whose order
+    Instances are hashable and read-only except ``scope_id`` (read-write, as in the
+    manual; the hash leaves it out). Comparison follows Boost.Asio, whose order
     the manual's ``__eq``/``__lt``/``__le`` expose: every IPv4 address sorts before
     every IPv6 address; within a version, addresses compare by their bytes and then,
     for IPv6, by scope id. An IPv4 address never equals its IPv4-mapped IPv6 form.
@@ -209,8 +210,8 @@ class address:
     def with_scope_id(self, scope_id: int) -> Self:
         """A copy of this IPv6 address with *scope_id* as its scope id.
 
-        The manual's ``scope_id`` is read-write; addresses here are immutable, so
-        this replaces the assignment (see docs/divergences.md, "ip.address").
+        An addition to the manual, whose ``scope_id`` assignment changes the
+        address in place (also possible here: ``addr.scope_id = n``).
 
         Raises:
             TypeError: *scope_id* is not an integer.
@@ -314,10 +315,29 @@ class address:
     def scope_id(self) -> int:
         """The scope id of the IPv6 address (0 when it has none).
 
-        Read-only here; ``with_scope_id()`` makes a copy with another scope id.
+        Read-write, as in the manual: ``addr.scope_id = n`` changes this
+        address in place (``with_scope_id()`` makes a changed copy instead).
+        The hash leaves the scope id out, so changing it does not move an
+        address already used as a dict key or set member.
+
+        Raises:
+            OSError: EINVAL (also a ValueError) on an IPv4 address, or when the
+                value does not fit in 32 bits.
+            TypeError: the value is not an integer.
         """
         self._require_v6("scope_id")
         return self._scope_id
+
+    @scope_id.setter
+    def scope_id(self, value: int) -> None:
+        self._require_v6("scope_id")
+        try:
+            n = operator.index(value)
+        except TypeError:
+            raise TypeError(f"scope_id must be an integer, not {type(value).__name__}") from None
+        if not 0 <= n <= _SCOPE_ID_MAX:
+            _invalid(f"scope id {n} does not fit in 32 bits")
+        object.__setattr__(self, "_scope_id", n)
 
     # Manual: "ip.address", Metamethods.
 
@@ -373,22 +393,26 @@ class address:
         return self._key() >= other._key()
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        # Not the scope id: it is writable, and equal addresses still hash alike.
+        return hash((len(self._packed), self._packed))
 
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"ip.address is immutable: cannot set {name!r}")
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "scope_id":
+            object.__setattr__(self, name, value)
+            return
+        raise AttributeError(f"ip.address: only scope_id can be set, not {name!r}")
 
     def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(f"ip.address is immutable: cannot delete {name!r}")
+        raise AttributeError(f"ip.address: cannot delete {name!r}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self)._from_packed, (self._packed, self._scope_id))
 
     def __copy__(self) -> Self:
-        return self
+        return self._from_packed(self._packed, self._scope_id)
 
     def __deepcopy__(self, memo: dict[int, object]) -> Self:
-        return self
+        return self._from_packed(self._packed, self._scope_id)
 
     # Internal: what the socket modules need.
 
