@@ -6,7 +6,6 @@ the Python surface over it.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -15,35 +14,12 @@ from emilua._core.proactor import FiberInterrupted
 
 __all__ = [
     "FiberInterrupted",
-    "run",
     "scope",
     "scope_cleanup_pop",
     "scope_cleanup_push",
     "spawn",
     "this_fiber",
 ]
-
-
-def run(main: Callable[..., Any], *args: Any, backend: str | None = None) -> Any:
-    """Run ``main(*args)`` as the main fiber of a new engine in this thread.
-
-    Returns when the VM has nothing left to do, with main's result (or main's
-    error re-raised). *backend* is ``"io_uring"`` (default, falls back to epoll
-    where the kernel refuses io_uring) or ``"epoll"``; ``EMILUA_BACKEND`` sets
-    the default.
-    """
-    from emilua._actor import VM
-
-    p = _core.Proactor(backend)
-    vm = VM(p, "main")
-    p.vm = vm
-    try:
-        return p.run(main, *args)
-    finally:
-        vm.end()
-        pa = sys.modules.get("emilua._process_actor")
-        if pa is not None:
-            pa.release_ended()
 
 
 def _proactor() -> _core.Proactor:

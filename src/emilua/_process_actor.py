@@ -783,6 +783,7 @@ def spawn(
     if child.sandbox:
         if not hasattr(parent, "sandboxes"):
             parent.sandboxes = []  # type: ignore[attr-defined]
+            parent.end_hooks.append(kill_sandboxes)
         parent.sandboxes.append(child)  # type: ignore[attr-defined]
     return ProcessChannel(tx, child)
 
