@@ -20,7 +20,6 @@ from .scheduler import FiberInterrupted as FiberInterrupted
 from .scheduler import Scheduler
 from .scheduler import VmHooks as VmHooks
 from .scheduler import _Shutdown as _Shutdown
-from .scheduler import current as current
 from .scheduler import debug_build as debug_build
 from .scheduler import set_cleanup_runner as set_cleanup_runner
 from .sync import ConditionVariable as ConditionVariable
@@ -51,3 +50,6 @@ class Proactor(Scheduler):
     def stats(self) -> dict[str, Any]: ...
 
 def raw_connect(fd: int, sockaddr_bytes: bytes) -> None: ...
+
+# scheduler.current(): every scheduler that runs is a Proactor.
+def current() -> Proactor | None: ...

@@ -149,7 +149,8 @@ _materialize = _core.materialize
 
 def _rebuild(value: Any, p: Any) -> Any:
     if isinstance(value, _Moved):
-        obj = value.cls.__new__(value.cls)
+        cls: Any = value.cls
+        obj = cls.__new__(cls)
         obj._h = None
         obj._p = p
         for k, v in value.state.items():
@@ -314,7 +315,8 @@ def current_vm() -> VM:
     if vm is None:
         vm = VM(p, "main")
         p.vm = vm
-    return vm  # type: ignore[no-any-return]
+    assert isinstance(vm, VM)
+    return vm
 
 
 inbox = _core.inbox
@@ -366,9 +368,10 @@ def run_module(kind: str, target: str, context: str) -> dict[str, Any]:
                 raise ImportError(f"{target!r} is a package with no __main__ module")
         loader = spec.loader
         get_code = getattr(loader, "get_code", None)
-        code = get_code(spec.name) if get_code is not None else None
-        if code is None:
+        loaded = get_code(spec.name) if get_code is not None else None
+        if loaded is None:
             raise ImportError(f"no code object available for {spec.name!r}")
+        code = loaded
         ns.update(
             __file__=spec.origin,
             __cached__=spec.cached,

@@ -91,7 +91,7 @@ class _ThisFiber:
     @property
     def local(self) -> dict[Any, Any]:
         """Fiber-local storage: a dict private to the calling fiber."""
-        return _proactor().fiber_local()  # type: ignore[no-any-return]
+        return _proactor().fiber_local()
 
     local_ = local
 
@@ -105,13 +105,13 @@ this_fiber = _ThisFiber()
 def _own_fiber() -> _core.Fiber:
     # Scopes follow the fiber's own call stack; a greenlet created inside the
     # fiber has a stack of its own, so it may not touch them.
-    return _proactor().own_fiber()  # type: ignore[no-any-return]
+    return _proactor().own_fiber()
 
 
 def _scopes(f: _core.Fiber) -> list[list[Callable[[], Any]]]:
     if f.scopes is None:
         f.scopes = [[]]  # the root scope, run when the fiber ends
-    return f.scopes  # type: ignore[no-any-return]
+    return f.scopes
 
 
 def run_cleanup_handlers(handlers: list[Callable[[], Any]]) -> None:
@@ -180,6 +180,7 @@ class _Scope:
 
     def __exit__(self, *exc: object) -> None:
         stack = self._fiber.scopes
+        assert stack is not None  # __enter__ made it
         # Normally our list is the innermost one. A generator that left a
         # scope open across a yield may have pushed one above it; only our own
         # list is ours to remove (docs/fibers.md, "Greenlets and generators").

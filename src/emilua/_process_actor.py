@@ -76,14 +76,14 @@ def _address_of(value: Any) -> codec.ActorAddress:
     raise TypeError("not an address")
 
 
-def _new_address_for(box: Mailbox) -> int:
+def _new_address_for(box: _core.MailboxBase) -> int:
     """A new sending end whose receiving end feeds *box*."""
     rx, tx = _pair()
     _attach(box, rx)
     return tx
 
 
-def _attach(box: Mailbox, rx: int) -> None:
+def _attach(box: _core.MailboxBase, rx: int) -> None:
     """Make the socket *rx* one more source of *box*, on the box's thread.
 
     An in-process VM's mailbox becomes a ProcessMailbox on its first
@@ -490,6 +490,7 @@ def _receive_one(p: Any, h: Any) -> Any:
 
 
 class ProcessMailbox(Mailbox):
+    p: _core.Proactor
     """An inbox fed by SEQPACKET sockets (remote senders) and local channels."""
 
     socks: list[Any]

@@ -314,11 +314,11 @@ class _Socket(_sock.Connected, _Base):
 
     def _recv(self, buffer: Any, flags: int) -> int:
         h = self._handle()
-        return self._p.recv(h, buffer, int(flags))  # type: ignore[union-attr,no-any-return]
+        return self._p.recv(h, buffer, int(flags))  # type: ignore[union-attr]
 
     def _send(self, buffer: Any, flags: int) -> int:
         h = self._handle()
-        return self._p.send(h, _write_buffer(buffer), int(flags))  # type: ignore[union-attr,no-any-return]
+        return self._p.send(h, _write_buffer(buffer), int(flags))  # type: ignore[union-attr]
 
     def _recv_fds(self, buffer: Any, maxfds: int, eof: bool) -> tuple[int, list[file_descriptor]]:
         maxfds = _check_maxfds(maxfds)
@@ -338,7 +338,7 @@ class _Socket(_sock.Connected, _Base):
         taken = _take_fds(fds)
         try:
             control = _scm.rights_control(raw for _, raw in taken)
-            return self._p.sendmsg(h, buffer, control, 0)  # type: ignore[union-attr,no-any-return]
+            return self._p.sendmsg(h, buffer, control, 0)  # type: ignore[union-attr]
         finally:
             _give_back(taken)
 
