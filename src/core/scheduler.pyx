@@ -534,7 +534,7 @@ cdef class Scheduler:
         cdef Fiber f = self.enter()
         self.park_cancellable(f, waiter)
 
-    def wake(self, Fiber f):
+    def wake(self, Fiber f not None):
         """Make a fiber parked with suspend() ready to run.
 
         Raises RuntimeError if the fiber is not parked (a debug build also
