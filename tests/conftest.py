@@ -4,7 +4,9 @@ Every engine test runs on both backends (``io_uring`` and ``epoll``), so a
 feature that works on one only fails. Tests that need no engine (pure data
 types) are marked ``pure`` and run once, outside any engine.
 
-Teardown fails a test that leaked a file descriptor.
+Teardown fails a test that leaked a file descriptor, or that left work behind:
+a fiber of its VM other than the main one still alive when its main fiber
+returns, or a fiber or an op in flight still counted once the engine stopped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import pytest
 
 import emilua
+from emilua._core import proactor as _core
 
 BACKENDS = ("io_uring", "epoll")
 
@@ -58,7 +61,27 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     argnames = pyfuncitem._fixtureinfo.argnames
     kwargs = {name: pyfuncitem.funcargs[name] for name in argnames}
     before = _open_fds()
-    emilua.run(lambda: testfunction(**kwargs), backend=backend)
+    engine: list[_core.Proactor] = []
+    left: list[int] = []
+
+    def main() -> None:
+        p = _core.current()
+        assert p is not None
+        engine.append(p)
+        testfunction(**kwargs)
+        # The test's own VM: its main fiber is still counted. Workers that
+        # share the engine (spawn_vm) run on; the engine waits for them.
+        left.append(getattr(p.vm, "nfibers", 1) - 1)
+
+    emilua.run(main, backend=backend)
+    if left and left[0]:
+        pytest.fail(
+            f"the test's main fiber returned with {left[0]} fiber(s) of its VM still "
+            "alive (not joined or interrupted)"
+        )
+    after = engine[0].stats()
+    if after["fibers"] or after["inflight"]:
+        pytest.fail(f"the engine stopped with work left: {after}")
     leaked = _open_fds() - before
     # The listing itself opens one fd, which may differ between calls.
     leaked = {fd for fd in leaked if os.path.exists(f"/proc/self/fd/{fd}")}

@@ -70,6 +70,7 @@ def test_op_with_timeout_returns_the_result_in_time():
     connector.join()
     for s in (sock, client, acceptor):
         s.close()
+    wait_until_idle()  # the interrupted timer fiber (detached) unwinds
 
 
 class SignalSet:

@@ -679,6 +679,7 @@ def test_a_signal_caught_by_another_thread_still_wakes_the_engine():
     finally:
         signal.signal(signal.SIGUSR1, old)
         sleeper.interrupt()
+        sleeper.join()
 
 
 def test_an_interrupted_reader_woken_for_nothing_does_not_park_again():

@@ -772,7 +772,7 @@ def test_a_sandbox_spawns_a_nested_sandbox() -> None:
 
 _PID1_STATUS = """
 import os, socket, sys
-from emilua import _process_actor, _supervisor
+from emilua import _process_actor, _supervisor_server
 status, target = sys.argv[1], sys.argv[2]
 rx, tx = _process_actor._pair()
 host, setup = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -786,7 +786,7 @@ req = {
     "linux_namespaces": {"new_pid": True},
     "fd_roles": ["stdout", "stderr", "inbox", "setup"],
 }
-child, pid1, pidfd = _supervisor._spawn(req, [1, 2, rx, setup.fileno()])
+child, pid1, pidfd = _supervisor_server._spawn(req, [1, 2, rx, setup.fileno()])
 if child == 0:
     os._exit(99)  # never: _spawn does not return in the child
 for fd in (rx, tx, pidfd):

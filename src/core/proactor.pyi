@@ -21,7 +21,6 @@ from .scheduler import FiberInterrupted as FiberInterrupted
 from .scheduler import Scheduler
 from .scheduler import VmHooks as VmHooks
 from .scheduler import _Shutdown as _Shutdown
-from .scheduler import current as current
 from .scheduler import debug_build as debug_build
 from .scheduler import set_cleanup_runner as set_cleanup_runner
 from .scheduler import set_error_reporter as set_error_reporter
@@ -63,3 +62,6 @@ class Proactor(Scheduler):
     def stats(self) -> dict[str, Any]: ...
 
 def raw_connect(fd: int, sockaddr_bytes: bytes) -> None: ...
+
+# scheduler.current(): every scheduler that runs is a Proactor.
+def current() -> Proactor | None: ...

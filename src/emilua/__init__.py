@@ -5,11 +5,11 @@ fiber while the proactor (io_uring, or epoll) drives the kernel.
 """
 
 from emilua import condition_variable, mutex
-from emilua._actor import ChannelClosedError, NoSendersError, inbox, spawn_vm
+from emilua._actor import ChannelClosedError, NoSendersError, inbox
 from emilua._core.proactor import DeadlockError, FiberInterrupted
 from emilua._diagnostics import dump_fibers, stats
+from emilua._engine import run, spawn_vm
 from emilua._fiber import (
-    run,
     scope,
     scope_cleanup_pop,
     scope_cleanup_push,

@@ -27,12 +27,15 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from emilua import _context
 from emilua._core import proactor as _core
 from emilua._core.proactor import FiberInterrupted
 from emilua._fiber import _proactor
+from emilua._io import IOObject
+from emilua.byte_span import byte_span
 
 __all__ = [
     "ChannelClosedError",
@@ -41,7 +44,6 @@ __all__ = [
     "inbox",
     "is_master",
     "require_master",
-    "spawn_vm",
 ]
 
 # Defined in the core with the message path; raised from there.
@@ -78,9 +80,6 @@ def _copy_other(value: Any, path: set[int], moves: list[_Moved]) -> Any:
     """Deep-copy what the core's message copy leaves to Python: scalar and
     container subclasses, addresses of process actors, spans, IO objects
     (moved). The core handles exact builtin types, channels and the inbox."""
-    from emilua._io import IOObject
-    from emilua.byte_span import byte_span
-
     if isinstance(value, (bool, int, float, str, bytes)):
         return value
     clone = getattr(type(value), "_clone_address", None)
@@ -118,8 +117,6 @@ def _copy_other(value: Any, path: set[int], moves: list[_Moved]) -> Any:
 
 
 def _copy_span(span: Any) -> Any:
-    from emilua.byte_span import byte_span
-
     out = byte_span(len(span))
     out.copy(span)
     return out
@@ -152,7 +149,8 @@ _materialize = _core.materialize
 
 def _rebuild(value: Any, p: Any) -> Any:
     if isinstance(value, _Moved):
-        obj = value.cls.__new__(value.cls)
+        cls: Any = value.cls
+        obj = cls.__new__(cls)
         obj._h = None
         obj._p = p
         for k, v in value.state.items():
@@ -242,6 +240,9 @@ class VM(_core.VmHooks):
         self.inbox_used = False
         self.namespace: dict[str, Any] | None = None
         self.master = context == "main"
+        # Called with the VM when it ends: the layers above (process actors)
+        # register what must go with it, without this module knowing them.
+        self.end_hooks: list[Callable[[VM], None]] = []
 
     # Hooks called by the core.
     def fiber_started(self, f: Any) -> None:
@@ -297,10 +298,8 @@ class VM(_core.VmHooks):
             return
         self.ended = True
         self.mailbox.close()
-        if getattr(self, "sandboxes", None):
-            from emilua._process_actor import kill_sandboxes
-
-            kill_sandboxes(self)
+        for hook in self.end_hooks:
+            hook(self)
 
     def address(self) -> Channel:
         return Channel(self.mailbox)
@@ -316,7 +315,8 @@ def current_vm() -> VM:
     if vm is None:
         vm = VM(p, "main")
         p.vm = vm
-    return vm  # type: ignore[no-any-return]
+    assert isinstance(vm, VM)
+    return vm
 
 
 inbox = _core.inbox
@@ -368,9 +368,10 @@ def run_module(kind: str, target: str, context: str) -> dict[str, Any]:
                 raise ImportError(f"{target!r} is a package with no __main__ module")
         loader = spec.loader
         get_code = getattr(loader, "get_code", None)
-        code = get_code(spec.name) if get_code is not None else None
-        if code is None:
+        loaded = get_code(spec.name) if get_code is not None else None
+        if loaded is None:
             raise ImportError(f"no code object available for {spec.name!r}")
+        code = loaded
         ns.update(
             __file__=spec.origin,
             __cached__=spec.cached,
@@ -404,49 +405,6 @@ def require_master(operation: str) -> None:
 def _check_master(vm: VM, new_master: bool) -> None:
     if new_master and not vm.master:
         raise PermissionError(_errno.EPERM, "only the master VM can transfer the master role")
-
-
-def spawn_vm(
-    module: str,
-    inherit_context: bool = True,
-    new_master: bool = False,
-    subprocess: bool = False,
-    linux_namespaces: dict[str, Any] | None = None,
-    backend: str | None = None,
-) -> Any:
-    """Start a new actor running *module*; return a tx-channel to it.
-
-    ``module`` is a dotted module name, a path, or ``'.'`` (the caller's own
-    entry module). The module runs with ``_CONTEXT == 'worker'`` in a fresh
-    namespace. ``inherit_context=False`` runs it on a new thread with its own
-    proactor; ``subprocess=True`` (or ``linux_namespaces``) in a child process.
-    ``new_master=True`` hands the master role (process-wide state such as the
-    working directory and signal dispositions) to the new VM.
-    """
-    parent = current_vm()
-    _check_master(parent, new_master)
-    if linux_namespaces is not None and module != ".":
-        # Manual ("The mount namespace"): with namespaces the module is only
-        # passed along; it names a file (or module) inside the sandbox.
-        if not isinstance(module, str) or not module:
-            raise TypeError("spawn_vm() needs a module name or path")
-        kind, target = (
-            ("path", module)
-            if module.endswith(".py") or "/" in module
-            else (
-                "name",
-                module,
-            )
-        )
-    else:
-        kind, target = _resolve_module(module)
-    if subprocess or linux_namespaces is not None:
-        from emilua import _process_actor
-
-        return _process_actor.spawn(kind, target, linux_namespaces, new_master, parent)
-    if inherit_context:
-        return _spawn_same_thread(parent, kind, target, new_master)
-    return _spawn_thread(parent, kind, target, new_master, backend)
 
 
 def _spawn_same_thread(parent: VM, kind: str, target: str, new_master: bool) -> Channel:

@@ -16,6 +16,7 @@ attribute (the manual's "extra members", like ``arg``) is ignored. A bare
 from __future__ import annotations
 
 import errno as _errno
+import importlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -175,7 +176,7 @@ class error_category:
 
     def __reduce__(self) -> str | tuple[Any, ...]:
         if _BUILTIN.get(self._name) is self:
-            return (_builtin_category, (self._name,))
+            return (_builtin_category, (_HOMES[self._name], self._name))
         raise TypeError(f"error category {self._name!r} cannot be pickled")
 
     def message(self, code: int) -> str:
@@ -261,25 +262,28 @@ system_category: error_category = _ErrnoCategory("system")
 generic_category: error_category = _ErrnoCategory("generic")
 
 
-#: The categories this package defines, by name (pickles refer to them so).
+#: The categories this package defines, by name (pickles refer to them so),
+#: and the module that defines each one.
 _BUILTIN: dict[str, error_category] = {}
+_HOMES: dict[str, str] = {}
 
 
-def _builtin_category(name: str) -> error_category:
-    # Importing the modules that define them registers the rest.
-    import emilua.asio_error  # noqa: F401
-    import emilua.json  # noqa: F401
-
+def _builtin_category(home: str, name: str) -> error_category:
+    # A pickle names the defining module, as pickle does for a global:
+    # importing it registers the category. The modules that define
+    # categories (asio_error, json) sit above this one.
+    importlib.import_module(home)
     return _BUILTIN[name]
 
 
-def _register(category: error_category) -> error_category:
+def _register(category: error_category, home: str) -> error_category:
     _BUILTIN[category.name] = category
+    _HOMES[category.name] = home
     return category
 
 
-_register(system_category)
-_register(generic_category)
+_register(system_category, __name__)
+_register(generic_category, __name__)
 
 
 class _TableCategory(error_category):

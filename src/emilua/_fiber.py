@@ -6,48 +6,20 @@ the Python surface over it.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
-from emilua import _diagnostics
 from emilua._core import proactor as _core
 from emilua._core.proactor import FiberInterrupted
 
 __all__ = [
     "FiberInterrupted",
-    "run",
     "scope",
     "scope_cleanup_pop",
     "scope_cleanup_push",
     "spawn",
     "this_fiber",
 ]
-
-
-def run(main: Callable[..., Any], *args: Any, backend: str | None = None) -> Any:
-    """Run ``main(*args)`` as the main fiber of a new engine in this thread.
-
-    Returns when the VM has nothing left to do, with main's result (or main's
-    error re-raised). *backend* is ``"io_uring"`` (default, falls back to epoll
-    where the kernel refuses io_uring) or ``"epoll"``; ``EMILUA_BACKEND`` sets
-    the default.
-    """
-    from emilua._actor import VM
-
-    p = _core.Proactor(backend)
-    vm = VM(p, "main")
-    p.vm = vm
-    watch = _diagnostics.watch_engine(p)
-    try:
-        return p.run(main, *args)
-    finally:
-        if watch is not None:
-            watch.close()
-        vm.end()
-        pa = sys.modules.get("emilua._process_actor")
-        if pa is not None:
-            pa.release_ended()
 
 
 def _proactor() -> _core.Proactor:
@@ -119,7 +91,7 @@ class _ThisFiber:
     @property
     def local(self) -> dict[Any, Any]:
         """Fiber-local storage: a dict private to the calling fiber."""
-        return _proactor().fiber_local()  # type: ignore[no-any-return]
+        return _proactor().fiber_local()
 
     local_ = local
 
@@ -133,13 +105,13 @@ this_fiber = _ThisFiber()
 def _own_fiber() -> _core.Fiber:
     # Scopes follow the fiber's own call stack; a greenlet created inside the
     # fiber has a stack of its own, so it may not touch them.
-    return _proactor().own_fiber()  # type: ignore[no-any-return]
+    return _proactor().own_fiber()
 
 
 def _scopes(f: _core.Fiber) -> list[list[Callable[[], Any]]]:
     if f.scopes is None:
         f.scopes = [[]]  # the root scope, run when the fiber ends
-    return f.scopes  # type: ignore[no-any-return]
+    return f.scopes
 
 
 def run_cleanup_handlers(handlers: list[Callable[[], Any]]) -> None:
@@ -208,6 +180,7 @@ class _Scope:
 
     def __exit__(self, *exc: object) -> None:
         stack = self._fiber.scopes
+        assert stack is not None  # __enter__ made it
         # Normally our list is the innermost one. A generator that left a
         # scope open across a yield may have pushed one above it; only our own
         # list is ours to remove (docs/fibers.md, "Greenlets and generators").

@@ -27,23 +27,18 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import threading
 import traceback
 from collections import deque
 from typing import Any
 
-from emilua import _actor
+from emilua import _actor, _scm
 from emilua._actor import VM, ChannelClosedError, Mailbox, NoSendersError
 from emilua._core import codec
 from emilua._core import proactor as _core
 from emilua._fiber import _proactor
-from emilua._scm import rights as _rights
-from emilua._scm import rights_control as _rights_control
 from emilua.file_descriptor import file_descriptor
-
-_INT = struct.Struct("@i")
 
 
 def _pair() -> tuple[int, int]:
@@ -81,14 +76,14 @@ def _address_of(value: Any) -> codec.ActorAddress:
     raise TypeError("not an address")
 
 
-def _new_address_for(box: Mailbox) -> int:
+def _new_address_for(box: _core.MailboxBase) -> int:
     """A new sending end whose receiving end feeds *box*."""
     rx, tx = _pair()
     _attach(box, rx)
     return tx
 
 
-def _attach(box: Mailbox, rx: int) -> None:
+def _attach(box: _core.MailboxBase, rx: int) -> None:
     """Make the socket *rx* one more source of *box*, on the box's thread.
 
     An in-process VM's mailbox becomes a ProcessMailbox on its first
@@ -243,7 +238,7 @@ class ProcessChannel:
         try:
             data, fds = codec.encode(wire)
             h = self._handle(p)
-            control = _rights_control(fds)
+            control = _scm.rights_control(fds)
             while True:
                 try:
                     p.sendmsg(h, data, control)
@@ -480,7 +475,7 @@ _READ_AHEAD = 32
 def _receive_one(p: Any, h: Any) -> Any:
     buf = bytearray(codec.MESSAGE_SIZE + 1)
     n, control, flags = p.recvmsg(h, buf, codec.CONTROL_SIZE)
-    fds = _rights(control)
+    fds = _scm.rights(control)
     if n == 0:
         # A zero-length message reads as EOF (manual, "Work lifetime
         # management": a bad actor may do that; only its capability goes).
@@ -495,6 +490,7 @@ def _receive_one(p: Any, h: Any) -> Any:
 
 
 class ProcessMailbox(Mailbox):
+    p: _core.Proactor
     """An inbox fed by SEQPACKET sockets (remote senders) and local channels."""
 
     socks: list[Any]
@@ -768,11 +764,8 @@ def spawn(
             )
             owned.append(s_guest.detach())
             try:
-                anc = []
-                if init_fd is not None:
-                    anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _INT.pack(init_fd))]
                 payload = json.dumps({"script": script, "environment": environment})
-                s_host.sendmsg([payload.encode()], anc)
+                _scm.send_with_fds(s_host, payload.encode(), [] if init_fd is None else [init_fd])
             finally:
                 s_host.close()
             roles.append("setup")
@@ -791,6 +784,7 @@ def spawn(
     if child.sandbox:
         if not hasattr(parent, "sandboxes"):
             parent.sandboxes = []  # type: ignore[attr-defined]
+            parent.end_hooks.append(kill_sandboxes)
         parent.sandboxes.append(child)  # type: ignore[attr-defined]
     return ProcessChannel(tx, child)
 

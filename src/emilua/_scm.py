@@ -13,7 +13,17 @@ import socket
 import struct
 from collections.abc import Iterable
 
-__all__ = ["SCM_MAX_FD", "close_fds", "control_size", "rights", "rights_control"]
+__all__ = [
+    "SCM_MAX_FD",
+    "ancdata",
+    "close_fds",
+    "control_size",
+    "recv_with_fds",
+    "rights",
+    "rights_control",
+    "rights_of",
+    "send_with_fds",
+]
 
 _CMSG = struct.Struct("@Nii")  # struct cmsghdr: len, level, type
 _INT = struct.Struct("@i")
@@ -51,6 +61,21 @@ def rights_control(fds: Iterable[int]) -> bytes:
     )
 
 
+def ancdata(fds: Iterable[int]) -> list[tuple[int, int, bytes]]:
+    """*fds* as the ancillary data list of ``socket.sendmsg`` (empty for no fds)."""
+    payload = b"".join(_INT.pack(fd) for fd in fds)
+    return [(socket.SOL_SOCKET, socket.SCM_RIGHTS, payload)] if payload else []
+
+
+def rights_of(anc: Iterable[tuple[int, int, bytes]]) -> list[int]:
+    """The fds of the SCM_RIGHTS blocks in ``socket.recvmsg``'s ancillary list."""
+    fds: list[int] = []
+    for level, kind, payload in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.extend(_INT.unpack_from(payload, i)[0] for i in range(0, len(payload) - 3, 4))
+    return fds
+
+
 def control_size(maxfds: int) -> int:
     """The ancillary buffer size that lets the kernel install at most *maxfds* fds.
 
@@ -69,3 +94,24 @@ def close_fds(fds: Iterable[int]) -> None:
             os.close(fd)
         except OSError:
             pass
+
+
+def send_with_fds(sock: socket.socket, data: bytes, fds: Iterable[int]) -> None:
+    """One blocking sendmsg(2) of *data* with *fds* in SCM_RIGHTS."""
+    sock.sendmsg([data], ancdata(fds))
+
+
+def recv_with_fds(
+    sock: socket.socket, size: int = 64 * 1024, maxfds: int = 8
+) -> tuple[bytes, list[int]]:
+    """One blocking recvmsg(2): the data and the fds it carried (close-on-exec).
+
+    The defaults fit the supervisor's control messages. A message or an fd list
+    cut short by the buffers raises OSError after closing the fds received.
+    """
+    data, anc, flags, _ = sock.recvmsg(size, control_size(maxfds), socket.MSG_CMSG_CLOEXEC)
+    fds = rights_of(anc)
+    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+        close_fds(fds)
+        raise OSError("truncated message")
+    return data, fds

@@ -78,7 +78,7 @@ _NSIG = int(_signal.NSIG)
 _lock = threading.RLock()
 _fd = -1  # the signalfd, open while some set is
 _holders: dict[int, int] = {}  # signal -> how many sets hold it
-_sets: weakref.WeakSet[set] = weakref.WeakSet()
+_sets: weakref.WeakSet[Any] = weakref.WeakSet()  # of the set class below
 
 
 def _signum(value: Any) -> int:

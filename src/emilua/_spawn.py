@@ -50,6 +50,11 @@ class subprocess:  # noqa: N801 - the manual's name
     "subprocess properties")."""
 
     __slots__ = ("_exit_code", "_exit_signal", "_gcsig", "_pid", "_pidfd", "__weakref__")
+    _pid: int
+    _pidfd: int
+    _gcsig: int
+    _exit_code: int | None
+    _exit_signal: int | None
 
     def __init__(self) -> None:
         raise TypeError("subprocess objects are created by system.spawn()")
@@ -60,8 +65,8 @@ class subprocess:  # noqa: N801 - the manual's name
         self._pid = pid
         self._pidfd = pidfd
         self._gcsig = gcsig
-        self._exit_code: int | None = None
-        self._exit_signal: int | None = None
+        self._exit_code = None
+        self._exit_signal = None
         return self
 
     def wait(self) -> None:

@@ -93,7 +93,7 @@ misc_category: error_category = _TableCategory(
 )
 
 for _category in (netdb_category, addrinfo_category, misc_category):
-    _register(_category)
+    _register(_category, __name__)
 
 
 class _Group:

@@ -303,7 +303,7 @@ class _File(_io.IOObject):
             n = p.read(h, buffer, offset)
         if n == 0 and len(buffer) > 0:
             raise EOFError("end of file")
-        return n  # type: ignore[no-any-return]
+        return n
 
     def _write(self, buffer: Any, offset: int) -> int:
         h = self._handle()
@@ -313,8 +313,8 @@ class _File(_io.IOObject):
             n = p.write_file(h, buffer, offset)
             if n is None:
                 n = _offload_io(p, _pwrite_closing, h.fd, buffer, offset)
-            return n  # type: ignore[no-any-return]
-        return p.write(h, buffer, offset)  # type: ignore[no-any-return]
+            return n
+        return p.write(h, buffer, offset)
 
 
 class random_access(_File):

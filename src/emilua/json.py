@@ -82,8 +82,8 @@ dom_ecat: error_category = _TableCategory(
     ValueError,
 )
 
-_register(lexer_ecat)
-_register(dom_ecat)
+_register(lexer_ecat, __name__)
+_register(dom_ecat, __name__)
 
 
 def _lexer_error(code: int, doc: str, pos: int, msg: str | None = None) -> CategoryError:

@@ -114,7 +114,7 @@ class write_stream(_End):
             raise _io._ebadf()
         if len(buffer) == 0:
             return 0
-        return self._p.write(h, buffer, -1)  # type: ignore[union-attr,no-any-return]
+        return self._p.write(h, buffer, -1)  # type: ignore[union-attr]
 
 
 def pair() -> tuple[read_stream, write_stream]:

@@ -21,6 +21,7 @@ import socket
 import sys
 import sysconfig
 
+from emilua import _scm
 from emilua._fiber import _proactor
 from emilua._io import IOObject
 from emilua.file_descriptor import file_descriptor
@@ -39,14 +40,12 @@ class HostSocket(IOObject):
         Interruption point. EOFError when the guest closed its end (e.g. the
         sandbox died).
         """
-        from emilua._process_actor import _rights
-
         h = self._handle()
         p = self._p
         assert p is not None
         buf = bytearray(max(size, 1))
-        n, control, _flags = p.recvmsg(h, buf, socket.CMSG_SPACE(16 * 4))
-        fds = _rights(control)
+        n, control, _flags = p.recvmsg(h, buf, _scm.control_size(16))
+        fds = _scm.rights(control)
         if n == 0 and not fds:
             raise EOFError("the guest closed the setup socket")
         for extra in fds[1:]:

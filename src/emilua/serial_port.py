@@ -152,7 +152,7 @@ class serial_port(_io.IOObject):
         h = self._handle()
         if len(buffer) == 0:
             return 0
-        return self._p.write(h, buffer, -1)  # type: ignore[union-attr,no-any-return]
+        return self._p.write(h, buffer, -1)  # type: ignore[union-attr]
 
     # ------------------------------------------------------- line control
 

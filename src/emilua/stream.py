@@ -60,7 +60,7 @@ def _write(io_object: Any, buf: Any, minimum: int) -> int:
     # allocation per call for the common case of one write_some() doing it all.
     if minimum <= 0:
         return 0
-    done = io_object.write_some(buf)
+    done: int = io_object.write_some(buf)
     while done < minimum:
         done += io_object.write_some(buf[done:])
     return done

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from emilua import _signal as signal
-from emilua._actor import require_master
+from emilua._actor import VM, require_master
 from emilua._core import capabilities as _caps
 from emilua._core.capabilities import (  # the securebits flags (cap_get_secbits(3))
     SECBIT_KEEP_CAPS,
@@ -205,7 +205,7 @@ def exit(code: int = 0, force: int | str = 0) -> None:  # noqa: A001 - the manua
     p = _proactor()
     f = p.current_fiber
     vm = f.vm if f is not None else None
-    if vm is not None and vm is not p.vm:
+    if isinstance(vm, VM) and vm is not p.vm:
         # A VM sharing its engine with others: end this VM only (its fibers
         # unwind, its channels close); the engine and the other VMs go on.
         p.end_vm_fibers(vm)

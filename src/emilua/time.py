@@ -57,7 +57,7 @@ class _TimePoint:
     def _same(self, other: object) -> _TimePoint:
         if type(other) is not type(self):
             raise TypeError("time points of different clocks cannot be combined")
-        return other  # type: ignore[return-value]
+        return other
 
     def __add__(self, secs: float) -> _TimePoint:
         if isinstance(secs, _TimePoint):
@@ -72,7 +72,7 @@ class _TimePoint:
         return type(self)(self._ns - _to_ns(other))
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._ns == other._ns  # type: ignore[attr-defined]
+        return type(other) is type(self) and self._ns == other._ns
 
     def __lt__(self, other: _TimePoint) -> bool:
         return self._ns < self._same(other)._ns
@@ -208,7 +208,7 @@ class steady_timer(_BasicTimer):
 
     def expires_after(self, secs: float) -> int:
         """Set the expiry relative to now; cancels pending waits, returns their count."""
-        return self.expires_at(steady_clock.now() + float(secs))  # type: ignore[arg-type]
+        return self.expires_at(steady_clock.now() + float(secs))
 
     def _monotonic_deadline(self) -> float:
         return self._expiry._ns / 1e9
@@ -224,7 +224,7 @@ class system_timer(_BasicTimer):
 
     def expires_after(self, secs: float) -> int:
         """Set the expiry relative to now; cancels pending waits, returns their count."""
-        return self.expires_at(system_clock.now() + float(secs))  # type: ignore[arg-type]
+        return self.expires_at(system_clock.now() + float(secs))
 
     def _monotonic_deadline(self) -> float:
         remaining = self._expiry._ns - _time.clock_gettime_ns(_time.CLOCK_REALTIME)

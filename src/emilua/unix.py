@@ -35,7 +35,6 @@ Every other operation is one proactor operation.
 
 from __future__ import annotations
 
-import array
 import enum
 import errno as _errno
 import os
@@ -179,17 +178,6 @@ def _received(fds: list[int], maxfds: int, msg_flags: int) -> list[file_descript
     return [file_descriptor._adopt(fd) for fd in fds]
 
 
-def _rights_of(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
-    """The fds of the SCM_RIGHTS blocks in ``socket.recvmsg_into``'s ancdata."""
-    fds: list[int] = []
-    for level, kind, data in ancdata:
-        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
-            ints = array.array("i")
-            ints.frombytes(data[: len(data) - len(data) % ints.itemsize])
-            fds.extend(ints)
-    return fds
-
-
 def _set_blocking(fd: file_descriptor) -> file_descriptor:
     os.set_blocking(fd._fileno(), True)
     return fd
@@ -326,11 +314,11 @@ class _Socket(_sock.Connected, _Base):
 
     def _recv(self, buffer: Any, flags: int) -> int:
         h = self._handle()
-        return self._p.recv(h, buffer, int(flags))  # type: ignore[union-attr,no-any-return]
+        return self._p.recv(h, buffer, int(flags))  # type: ignore[union-attr]
 
     def _send(self, buffer: Any, flags: int) -> int:
         h = self._handle()
-        return self._p.send(h, _write_buffer(buffer), int(flags))  # type: ignore[union-attr,no-any-return]
+        return self._p.send(h, _write_buffer(buffer), int(flags))  # type: ignore[union-attr]
 
     def _recv_fds(self, buffer: Any, maxfds: int, eof: bool) -> tuple[int, list[file_descriptor]]:
         maxfds = _check_maxfds(maxfds)
@@ -350,7 +338,7 @@ class _Socket(_sock.Connected, _Base):
         taken = _take_fds(fds)
         try:
             control = _scm.rights_control(raw for _, raw in taken)
-            return self._p.sendmsg(h, buffer, control, 0)  # type: ignore[union-attr,no-any-return]
+            return self._p.sendmsg(h, buffer, control, 0)  # type: ignore[union-attr]
         finally:
             _give_back(taken)
 
@@ -402,10 +390,7 @@ class _Socket(_sock.Connected, _Base):
         self._handle()
         taken = _take_fds(fds)
         try:
-            ancdata = []
-            if taken:
-                raws = array.array("i", [raw for _, raw in taken])
-                ancdata.append((_socket.SOL_SOCKET, _socket.SCM_RIGHTS, raws.tobytes()))
+            ancdata = _scm.ancdata(raw for _, raw in taken)
             if addr is None:
                 return self._nonblocking(True, lambda s: s.sendmsg([buffer], ancdata, flags))
             return self._nonblocking(True, lambda s: s.sendmsg([buffer], ancdata, flags, addr))
@@ -523,7 +508,7 @@ class datagram_socket(_Socket):
         n, ancdata, msg_flags, addr = self._nonblocking(
             False, lambda s: s.recvmsg_into([buffer], size, flags)
         )
-        return n, _decode_path(addr), _received(_rights_of(ancdata), maxfds, msg_flags)
+        return n, _decode_path(addr), _received(_scm.rights_of(ancdata), maxfds, msg_flags)
 
     def send_with_fds(self, buffer: Any, fds: Iterable[file_descriptor]) -> int:
         """Send one datagram carrying *fds* to the connected peer.

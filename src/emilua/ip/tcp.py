@@ -220,7 +220,7 @@ class socket(_sock.Connected, _Endpointed):
         h = self._h
         if h is None or h.closed:
             raise _io._ebadf()
-        return self._p.send(h, buffer, 0)  # type: ignore[union-attr,no-any-return]
+        return self._p.send(h, buffer, 0)  # type: ignore[union-attr]
 
     def receive(self, buffer: Any, flags: int = 0) -> int:
         """recv(2) with ip.message_flag flags. Interruption point.
@@ -233,7 +233,7 @@ class socket(_sock.Connected, _Endpointed):
         """send(2) with ip.message_flag flags. Interruption point."""
         if isinstance(buffer, str):
             buffer = buffer.encode()
-        return self._p.send(self._handle(), buffer, int(flags))  # type: ignore[union-attr,no-any-return]
+        return self._p.send(self._handle(), buffer, int(flags))  # type: ignore[union-attr]
 
     def send_file(self, *args: Any) -> int:
         """Windows only in the manual (TransmitFile)."""
