@@ -96,7 +96,7 @@ def stat(p: str, follow: bool = True) -> os.stat_result:
     r = _proactor().statx(p, follow)
     if r is None:
         return _run(os.stat if follow else os.lstat, p)
-    return r  # type: ignore[no-any-return]
+    return r
 
 
 def _stat_pair(p: str) -> tuple[os.stat_result | OSError, os.stat_result | OSError | None]:

@@ -19,8 +19,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
-from emilua import _core
-from emilua._core.proactor import FiberInterrupted
+from emilua._core.proactor import Fiber, FiberInterrupted
 from emilua._fiber import _proactor
 from emilua.time import sleep
 
@@ -29,7 +28,7 @@ __all__ = ["timeout"]
 _T = TypeVar("_T")
 
 
-def _watch(target: _core.Fiber, seconds: float, token: object) -> None:
+def _watch(target: Fiber, seconds: float, token: object) -> None:
     try:
         sleep(seconds)
     except FiberInterrupted:
@@ -48,8 +47,8 @@ class _Deadline:
         if seconds != seconds:  # NaN
             raise ValueError("timeout() takes a number of seconds, not NaN")
         self._seconds = float(seconds)
-        self._fiber: _core.Fiber | None = None
-        self._watchdog: _core.Fiber | None = None
+        self._fiber: Fiber | None = None
+        self._watchdog: Fiber | None = None
         #: Whether the deadline passed while the block ran.
         self.expired = False
 
@@ -72,7 +71,7 @@ class _Deadline:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> None:
         assert self._fiber is not None
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is not None:
@@ -84,7 +83,6 @@ class _Deadline:
             # the fiber interrupted then, and FiberInterrupted goes on.
             if not self._fiber.interruption_requested:
                 raise TimeoutError(f"the {self._seconds:g} s deadline passed") from None
-        return False
 
 
 @overload

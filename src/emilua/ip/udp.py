@@ -115,15 +115,16 @@ def _endpoint_to_sockaddr(addr: Any, port: Any) -> bytes:
         addr = _addr(addr)
     if type(port) is not int or not 0 <= port <= 65535:
         port = _port(port)
-    packed = addr._packed
+    packed: bytes = addr._packed
+    port_bytes: bytes = port.to_bytes(2, "big")
     if len(packed) == 4:
-        return _AF_INET_HDR + port.to_bytes(2, "big") + packed + _ZERO8
+        return _AF_INET_HDR + port_bytes + packed + _ZERO8
     return (
         _AF_INET6_HDR
-        + port.to_bytes(2, "big")
+        + port_bytes
         + _ZERO4
         + packed
-        + addr._scope_id.to_bytes(4, sys.byteorder)
+        + bytes(addr._scope_id.to_bytes(4, sys.byteorder))
     )
 
 
@@ -213,7 +214,7 @@ class socket(_sock.Connected):
         while True:
             h = self._handle()
             try:
-                return self._p.recv(h, buffer, flags)  # type: ignore[union-attr,no-any-return]
+                return self._p.recv(h, buffer, flags)  # type: ignore[union-attr]
             except BlockingIOError:
                 # io_uring: after its wake-up another reader (receive_from
                 # takes queued datagrams directly) emptied the queue: wait again.
@@ -239,7 +240,7 @@ class socket(_sock.Connected):
         Interruption point. OSError(EDESTADDRREQ) on an unconnected socket.
         """
         h = self._handle()
-        return self._p.send(h, _write_buffer(buffer), _flags(flags))  # type: ignore[union-attr,no-any-return]
+        return self._p.send(h, _write_buffer(buffer), _flags(flags))  # type: ignore[union-attr]
 
     def send_to(self, buffer: Any, remote_addr: Any, remote_port: int, flags: int = 0) -> int:
         """Send one datagram to (*remote_addr*, *remote_port*); return the bytes sent.
@@ -254,7 +255,7 @@ class socket(_sock.Connected):
         if isinstance(buffer, str):
             buffer = buffer.encode()
         sockaddr = _endpoint_to_sockaddr(remote_addr, remote_port)
-        return self._p.sendto(h, buffer, sockaddr, flags)  # type: ignore[union-attr,no-any-return]
+        return self._p.sendto(h, buffer, sockaddr, flags)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------ options
 
