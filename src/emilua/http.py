@@ -779,6 +779,7 @@ class socket:
         ``write`` (chunked unless *req* has a ``content-length`` or the socket
         is locked to HTTP/1.0). Interruption point."""
         self._start_request(req)
+        self._check_head_request(req)
         parts = [self._request_line(req)]
         has_length = "content-length" in req.headers
         if not has_length and self._http10:
@@ -850,6 +851,7 @@ class socket:
         """Write the request *req* whole (``content-length`` from its body,
         when it has one or its method is POST, PUT or PATCH). Interruption point."""
         self._start_request(req)
+        self._check_head_request(req)
         body = _body_bytes(req.body) if req.body else b""
         parts = [self._request_line(req)]
         self._header_lines(parts, req.headers, ("content-length", "transfer-encoding"))
@@ -859,3 +861,10 @@ class socket:
         head = "".join(parts).encode("latin-1")
         self._sent_methods.append(req.method)
         self._send(head + bytes(body) if body else head)
+
+    def _check_head_request(self, req: request) -> None:
+        # llhttp cannot be told that a response answers HEAD (and so has no
+        # body): such a response is parsed on its own, which needs every
+        # earlier response read first.
+        if req.method == "HEAD" and self._sent_methods:
+            raise RuntimeError("a HEAD request is not pipelined behind unanswered requests")
