@@ -2,9 +2,9 @@
 # "http.headers". The server is an emilua fiber; the clients are Python's
 # http.client and urllib, or a raw blocking socket, each run in a worker
 # thread (emilua.to_thread) so the engine serves while they wait.
-from http import client as pyclient
 import socket as pysocket
 import urllib.request
+from http import client as pyclient
 
 import pytest
 
@@ -166,9 +166,10 @@ def test_http_client_chunked_upload():
 
 def test_pipelined_requests_are_answered_in_order():
     srv = Server(echo_handler)
-    data = b"".join(
-        f"GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(20)
-    ) + b"POST /last HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nend"
+    data = (
+        b"".join(f"GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(20))
+        + b"POST /last HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nend"
+    )
     out = to_thread(raw_exchange, srv.port, data)
     srv.stop()
     bodies = [part.split(b"\r\n\r\n", 1)[1] for part in out.split(b"HTTP/1.1 200 OK")[1:]]
@@ -332,7 +333,10 @@ def test_upgrade_desired():
 @pytest.mark.parametrize(
     ("data", "status"),
     [
-        (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        (
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            400,
+        ),
         (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400),
         (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400),
         (b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", 400),

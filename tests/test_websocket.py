@@ -10,8 +10,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 from websockets.sync.server import serve as ws_serve
 from wsproto.connection import Connection, ConnectionType
-from wsproto.frame_protocol import CloseReason
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.frame_protocol import CloseReason
 
 from emilua import http, ip, to_thread, websocket
 from emilua.byte_span import byte_span
@@ -62,8 +62,9 @@ def tcp_connect(port):
 
 def test_client_mode_against_websockets():
     py = PyEchoServer()
-    ws = websocket.websocket(tcp_connect(py.port), f"{LO}:{py.port}", "/chat",
-                             {"origin": "http://example.test"})
+    ws = websocket.websocket(
+        tcp_connect(py.port), f"{LO}:{py.port}", "/chat", {"origin": "http://example.test"}
+    )
     assert ws.headers["upgrade"].lower() == "websocket"
     ws.write("héllo, wörld: a text message")
     assert read_message(ws) == ("héllo, wörld: a text message".encode(), "text", 5)

@@ -34,7 +34,9 @@ from emilua.byte_span import byte_span
 __all__ = ["headers", "protocol_error", "request", "response", "socket"]
 
 _TOKEN = re.compile(r"[0-9a-z!#$%&'*+\-.^_`|~]+")
-_VALUE = re.compile(r"(?:[\x21-\x7e\x80-\xff](?:[\x20\x09\x21-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?")
+_VALUE = re.compile(
+    r"(?:[\x21-\x7e\x80-\xff](?:[\x20\x09\x21-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?"
+)
 _METHOD = re.compile(r"[0-9A-Za-z!#$%&'*+\-.^_`|~]+")
 _TARGET = re.compile(r"[\x21-\x7e\x80-\xff]+")
 _REASON = re.compile(r"[\x09\x20-\x7e\x80-\xff]*")
@@ -89,7 +91,7 @@ class headers(dict[str, Any]):
             _check_value(value)
         super().__setitem__(key, value)
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         for k, v in dict(*args, **kwargs).items():
             self[k] = v
 
@@ -135,6 +137,9 @@ def _body_bytes(body: Any) -> bytes | memoryview:
     return memoryview(body).cast("B")
 
 
+_headers_type = headers
+
+
 class _Message:
     __slots__ = ("_headers", "_trailers", "body")
 
@@ -144,7 +149,7 @@ class _Message:
         self.body: Any = b""
 
     @property
-    def headers(self) -> headers:
+    def headers(self) -> _headers_type:
         return self._headers
 
     @headers.setter
@@ -152,7 +157,7 @@ class _Message:
         self._headers = value if isinstance(value, headers) else headers(value)
 
     @property
-    def trailers(self) -> headers:
+    def trailers(self) -> _headers_type:
         return self._trailers
 
     @trailers.setter
@@ -220,8 +225,19 @@ class _Sink:
     """httptools callbacks: turn the byte stream into a queue of events."""
 
     __slots__ = (
-        "events", "url", "hdrs", "in_trailers", "header_bytes", "body_bytes",
-        "max_header", "max_body", "parser", "is_request", "reason", "error", "in_head",
+        "events",
+        "url",
+        "hdrs",
+        "in_trailers",
+        "header_bytes",
+        "body_bytes",
+        "max_header",
+        "max_body",
+        "parser",
+        "is_request",
+        "reason",
+        "error",
+        "in_head",
         "head_fed",
     )
 
@@ -277,11 +293,21 @@ class _Sink:
             if isinstance(dict.get(h, "host"), list):
                 self.error = 400
                 raise ValueError("several host fields")
-            head = (version, p.should_keep_alive(), p.get_method().decode("latin-1"),
-                    self.url.decode("latin-1"), h)
+            head = (
+                version,
+                p.should_keep_alive(),
+                p.get_method().decode("latin-1"),
+                self.url.decode("latin-1"),
+                h,
+            )
         else:
-            head = (version, p.should_keep_alive(), p.get_status_code(),
-                    self.reason.decode("latin-1"), h)
+            head = (
+                version,
+                p.should_keep_alive(),
+                p.get_status_code(),
+                self.reason.decode("latin-1"),
+                h,
+            )
         self.in_head = False
         self.events.append((_EV_HEAD, head))
         self.hdrs = headers()
@@ -524,7 +550,9 @@ class socket:
         """Read a part of the body (appended to ``message.body``) or the
         trailers (``message.trailers``). Interruption point."""
         if self._rstate not in (_MESSAGE_READY, _BODY_READY):
-            raise RuntimeError(f"read_some() needs a message being read (read_state {self._rstate!r})")
+            raise RuntimeError(
+                f"read_some() needs a message being read (read_state {self._rstate!r})"
+            )
         kind, val = self._next_event()
         if kind == _EV_BODY:
             message.body = message.body + val if message.body else val
@@ -811,7 +839,9 @@ class socket:
     def write_trailers(self, message: _Message) -> None:
         """End a chunked body with ``message.trailers``. Interruption point."""
         if self._wstate != _METADATA_ISSUED:
-            raise RuntimeError(f"write_trailers() follows the metadata (write_state {self._wstate!r})")
+            raise RuntimeError(
+                f"write_trailers() follows the metadata (write_state {self._wstate!r})"
+            )
         if not self._chunked_out:
             raise RuntimeError("trailers need a chunked body")
         parts = ["0\r\n"]

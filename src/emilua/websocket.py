@@ -24,8 +24,12 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.frame_protocol import CloseReason
-from wsproto.utilities import LocalProtocolError, RemoteProtocolError
-from wsproto.utilities import generate_accept_token, generate_nonce
+from wsproto.utilities import (
+    LocalProtocolError,
+    RemoteProtocolError,
+    generate_accept_token,
+    generate_nonce,
+)
 
 from emilua import http
 from emilua import stream as _stream
@@ -106,16 +110,13 @@ class websocket:
         if rest:
             self._conn.receive_data(rest)
 
-    def _client(
-        self, sock: Any, host: str, target: str, extra: Any = None
-    ) -> None:
+    def _client(self, sock: Any, host: str, target: str, extra: Any = None) -> None:
         hs = http.socket(sock)
         try:
             req = http.request("GET", target)
             req.headers = _extra(extra)
-            key = generate_nonce()
-            if isinstance(key, bytes):
-                key = key.decode()
+            nonce: Any = generate_nonce()
+            key: str = nonce.decode() if isinstance(nonce, bytes) else nonce
             req.headers["host"] = host
             req.headers["upgrade"] = "websocket"
             req.headers["connection"] = "upgrade"
