@@ -80,7 +80,8 @@ class headers(dict[str, Any]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
-        self.update(*args, **kwargs)
+        if args or kwargs:
+            self.update(*args, **kwargs)
 
     def __setitem__(self, key: str, value: Any) -> None:
         if not isinstance(key, str) or not _TOKEN.fullmatch(key):
@@ -228,7 +229,6 @@ class _Sink:
         "events",
         "url",
         "hdrs",
-        "in_trailers",
         "header_bytes",
         "body_bytes",
         "max_header",
@@ -245,7 +245,6 @@ class _Sink:
         self.events: list[Any] = []
         self.url = b""
         self.hdrs = headers()
-        self.in_trailers = False
         self.header_bytes = 0
         self.body_bytes = 0
         self.max_header = max_header
@@ -256,16 +255,6 @@ class _Sink:
         self.reason = b""
         self.in_head = True
         self.head_fed = 0
-
-    def on_message_begin(self) -> None:
-        self.in_head = True
-        self.head_fed = 0
-        self.reason = b""
-        self.url = b""
-        self.hdrs = headers()
-        self.in_trailers = False
-        self.header_bytes = 0
-        self.body_bytes = 0
 
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
@@ -311,7 +300,10 @@ class _Sink:
         self.in_head = False
         self.events.append((_EV_HEAD, head))
         self.hdrs = headers()
-        self.in_trailers = True
+        self.url = b""
+        self.reason = b""
+        self.header_bytes = 0
+        self.body_bytes = 0
 
     def on_body(self, body: bytes) -> None:
         self.body_bytes += len(body)
@@ -325,6 +317,10 @@ class _Sink:
             self.events.append((_EV_TRAILERS, self.hdrs))
             self.hdrs = headers()
         self.events.append((_EV_DONE, None))
+        # The next message starts with its head.
+        self.in_head = True
+        self.head_fed = 0
+        self.header_bytes = 0
 
 
 _RESPONSE_REASON = re.compile(rb"HTTP/\d\.\d (\d{3}) ?([^\r\n]*)\r?\n")
@@ -342,6 +338,7 @@ _CONTINUE_ISSUED = "continue_issued"
 _METADATA_ISSUED = "metadata_issued"
 
 _NO_BODY_STATUS = (204, 304)
+_STATUS_LINES: dict[tuple[Any, Any, int], str] = {}
 
 
 class socket:
@@ -683,9 +680,12 @@ class socket:
     # ------------------------------------------------------------ writing
 
     def _send(self, data: Any) -> None:
-        if self._sock is None:
+        sock = self._sock
+        if sock is None:
             raise OSError(9, "the http.socket was released")
-        _stream.write_all(self._sock, data)
+        n = sock.write_some(data)
+        if n < len(data):
+            _stream.write_all(sock, memoryview(data)[n:])
 
     @staticmethod
     def _header_lines(parts: list[str], hdrs: headers, skip: Iterable[str] = ()) -> None:
@@ -699,8 +699,17 @@ class socket:
                 parts.append(f"{k}: {v}\r\n")
 
     def _status_line(self, res: response) -> str:
+        key = (res.status, res.reason, self._req_version)
+        line = _STATUS_LINES.get(key)
+        if line is None:
+            line = self._make_status_line(res)
+            if len(_STATUS_LINES) < 256:
+                _STATUS_LINES[key] = line
+        return line
+
+    def _make_status_line(self, res: response) -> str:
         status = res.status
-        if not isinstance(status, int) or not 100 <= status <= 999:
+        if type(status) is not int or not 100 <= status <= 999:
             raise ValueError(f"invalid status {status!r}")
         reason = res.reason
         if not reason:
@@ -719,7 +728,7 @@ class socket:
             raise RuntimeError(f"a response was already written (write_state {self._wstate!r})")
 
     def _connection_header(self, parts: list[str], res: response) -> None:
-        conn = res.headers._tokens("connection")
+        conn = res.headers._tokens("connection") if "connection" in res.headers else ()
         if "close" in conn:
             self._close_after = True
         if self._req_continue and self._rstate != _FINISHED:
@@ -753,7 +762,7 @@ class socket:
         head = "".join(parts).encode("latin-1")
         self._wstate = _METADATA_ISSUED
         if body and not self._req_head:
-            if len(body) < 16384:
+            if len(body) <= 65536:
                 self._send(head + body)
             else:
                 self._send(head)
