@@ -595,9 +595,10 @@ class socket:
         self._req_version = version
         self._req_keep_alive = keep_alive
         self._req_head = method == "HEAD"
-        self._req_continue = req.continue_required()
+        self._req_continue = "expect" in hdrs and req.continue_required()
         self._rstate = _MESSAGE_READY
-        self._take_available(req)
+        if self._evpos < len(self._events):
+            self._take_available(req)
         if self._rstate == _FINISHED:
             self._req_continue = False
 
@@ -748,12 +749,29 @@ class socket:
         Interruption point. After a response that ends the connection
         (``connection: close``, an HTTP/1.0 client without keep-alive), the
         stream socket is closed."""
-        self._check_response_start()
-        body = _body_bytes(res.body) if res.body else b""
+        if self._role != "server" or self._rstate == _EMPTY or self._wstate != _EMPTY:
+            self._check_response_start()
+        body = res.body
+        if body:
+            if type(body) is not bytes:
+                body = _body_bytes(body)
+        else:
+            body = b""
         status = res.status
         parts = [self._status_line(res)]
-        self._connection_header(parts, res)
-        self._header_lines(parts, res.headers, ("content-length", "transfer-encoding"))
+        hdrs = res._headers
+        if self._close_after or not self._req_keep_alive or "connection" in hdrs:
+            self._connection_header(parts, res)
+        elif self._req_continue and self._rstate != _FINISHED:
+            self._connection_header(parts, res)
+        elif self._req_version < 11:
+            parts.append("connection: keep-alive\r\n")
+        for k, v in hdrs.items():
+            if type(v) is str:
+                if k != "content-length" and k != "transfer-encoding":
+                    parts.append(f"{k}: {v}\r\n")
+            elif k != "content-length" and k != "transfer-encoding":
+                parts.extend([f"{k}: {x}\r\n" for x in v])
         if status >= 200 and status not in _NO_BODY_STATUS:
             parts.append(f"content-length: {len(body)}\r\n")
         elif body:
