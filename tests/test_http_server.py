@@ -330,6 +330,19 @@ def test_upgrade_desired():
     assert out.endswith(b"\r\n\r\necho:early")
 
 
+def test_declined_upgrade_goes_on_with_http():
+    srv = Server(echo_handler)
+    data = (
+        b"GET /first HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"
+        b"GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    out = to_thread(raw_exchange, srv.port, data)
+    srv.stop()
+    assert out.count(b"HTTP/1.1 200 OK") == 2
+    assert b"GET /first " in out and out.endswith(b"GET /second ")
+    assert not srv.errors
+
+
 @pytest.mark.parametrize(
     ("data", "status"),
     [

@@ -372,6 +372,7 @@ class socket:
         self._eof = False
         self._upgraded = b""  # bytes after an upgrade request, kept for the new protocol
         self._upgrade_pending = False
+        self._status_out = 0
         # server: facts about the request being answered
         self._req_version = 11
         self._req_keep_alive = True
@@ -758,6 +759,7 @@ class socket:
         else:
             body = b""
         status = res.status
+        self._status_out = res.status
         parts = [self._status_line(res)]
         hdrs = res._headers
         if self._close_after or not self._req_keep_alive or "connection" in hdrs:
@@ -793,6 +795,19 @@ class socket:
         self._wstate = _FINISHED
         if self._close_after:
             self.close()
+        elif self._upgrade_pending and self._status_out != 101:
+            # The upgrade was declined: what followed the request is HTTP
+            # again, for a new parser (llhttp stops for good at an upgrade).
+            self._upgrade_pending = False
+            self._role = None
+            self._setup("server")
+            self._evpos = 0
+            self._rstate = _EMPTY
+            self._wstate = _EMPTY
+            self._req_continue = False
+            rest, self._upgraded = self._upgraded, b""
+            if rest:
+                self._feed(rest)
         elif self._rstate == _FINISHED and not self._upgrade_pending:
             self._rstate = _EMPTY
             self._wstate = _EMPTY
@@ -816,6 +831,7 @@ class socket:
         ``content-length``) and ends with ``write_trailers`` or
         ``write_end_of_message``. Interruption point."""
         self._check_response_start()
+        self._status_out = res.status
         parts = [self._status_line(res)]
         has_length = "content-length" in res.headers
         if not has_length and self._req_version < 11:
