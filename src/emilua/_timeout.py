@@ -75,8 +75,21 @@ class _Deadline:
         assert self._fiber is not None
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is not None:
+            # The block leaves no fiber behind: the watchdog ends (at once:
+            # its sleep is interrupted) before the block's exit returns. The
+            # wait is no interruption point, so an interrupt() of this fiber
+            # keeps for its next one.
             watchdog.interrupt()
-            watchdog.detach()
+            p = self._fiber.proactor
+            p.disable_interruption()
+            try:
+                watchdog.join()
+            except BaseException:
+                if watchdog.joinable:
+                    watchdog.detach()
+                raise
+            finally:
+                p.restore_interruption()
         self.expired = self._fiber._end_deadline(self)
         if self.expired and isinstance(exc, FiberInterrupted):
             # Ours, unless interrupt() was called too: _end_deadline() left
