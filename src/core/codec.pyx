@@ -128,45 +128,12 @@ cdef extern from *:
         unsigned char buf[1]        # really CMSG_SPACE(...) bytes; see sizeof
 
 
-cdef extern from "<sys/socket.h>" nogil:
-    ctypedef unsigned int socklen_t
-    struct msghdr:
-        void *msg_name
-        socklen_t msg_namelen
-        iovec *msg_iov
-        size_t msg_iovlen
-        void *msg_control
-        size_t msg_controllen
-        int msg_flags
-    struct cmsghdr:
-        size_t cmsg_len
-        int cmsg_level
-        int cmsg_type
-    cmsghdr *CMSG_FIRSTHDR(msghdr *msg)
-    cmsghdr *CMSG_NXTHDR(msghdr *msg, cmsghdr *cmsg)
-    unsigned char *CMSG_DATA(cmsghdr *cmsg)
-    size_t CMSG_LEN(size_t length)
-    size_t CMSG_SPACE(size_t length)
-    enum:
-        AF_UNIX
-        SOCK_SEQPACKET
-        SOL_SOCKET
-        SO_TYPE
-        SO_DOMAIN
-        SCM_RIGHTS
-        MSG_TRUNC
-        MSG_CTRUNC
-        MSG_CMSG_CLOEXEC
-        MSG_NOSIGNAL
-    struct mmsghdr:
-        msghdr msg_hdr
-        unsigned int msg_len
-    int recvmmsg(int fd, mmsghdr *msgvec, unsigned int vlen, int flags, void *timeout)
-    enum:
-        MSG_DONTWAIT
-    ssize_t recvmsg(int fd, msghdr *msg, int flags)
-    ssize_t sendmsg(int fd, const msghdr *msg, int flags)
-    int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
+from sys_socket cimport (
+    AF_UNIX, CMSG_DATA, CMSG_FIRSTHDR, CMSG_LEN, CMSG_NXTHDR, CMSG_SPACE, MSG_CMSG_CLOEXEC,
+    MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, SCM_RIGHTS, SO_DOMAIN, SO_TYPE,
+    SOCK_SEQPACKET, SOL_SOCKET, cmsghdr, getsockopt, mmsghdr, msghdr, recvmmsg, recvmsg,
+    sendmsg, socklen_t,
+)
 
 
 cdef extern from "Python.h":

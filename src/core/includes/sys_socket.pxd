@@ -43,6 +43,14 @@ cdef extern from "<sys/socket.h>" nogil:
         AF_INET
         AF_INET6
         AF_UNIX
+        SOCK_SEQPACKET
+        SO_TYPE
+        SO_DOMAIN
+    # recvmmsg(2): a batch of datagrams in one call (Linux)
+    struct mmsghdr:
+        msghdr msg_hdr
+        unsigned int msg_len
+    int recvmmsg(int fd, mmsghdr *msgvec, unsigned int vlen, int flags, void *timeout)
     ssize_t recv(int fd, void *buf, size_t n, int flags)
     ssize_t send(int fd, const void *buf, size_t n, int flags)
     ssize_t recvmsg(int fd, msghdr *msg, int flags)
